@@ -1,0 +1,175 @@
+"""The `renderer` command line: parses flags, builds a Scene, delegates to renderer.render."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from renderer.cli_common import (
+    CImagIncrement,
+    CImagInitial,
+    Colormap,
+    Duration,
+    Framerate,
+    Height,
+    MaxIterations,
+    Mode,
+    NumFrames,
+    NumSteps,
+    SceneArg,
+    Supersample,
+    Width,
+    Workers,
+    load,
+    user_errors,
+)
+from renderer.errors import SceneError
+from renderer.scene import Overrides, Scene
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=False,
+    help="Render Julia-set animations from a TOML scene, exactly and fast, on all cores.",
+    pretty_exceptions_enable=False,
+)
+
+
+def _overrides(
+    num_steps: int | None = None, width: int | None = None, height: int | None = None,
+    max_iterations: int | None = None, num_frames: int | None = None,
+    framerate: float | None = None, duration: float | None = None,
+    c_imag_initial: float | None = None, c_imag_increment: float | None = None,
+    colormap: str | None = None, mode: str | None = None, supersample: int | None = None,
+    output: Path | None = None,
+) -> Overrides:
+    return Overrides(
+        num_steps=num_steps, width=width, height=height, max_iterations=max_iterations,
+        num_frames=num_frames, framerate=framerate, duration=duration,
+        c_imag_initial=c_imag_initial, c_imag_increment=c_imag_increment, colormap=colormap,
+        mode=mode, supersample=supersample, output=output,
+    )
+
+
+@app.command()
+@user_errors
+def render(
+    scene_file: SceneArg = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="MP4 to write (default: from the scene).")
+    ] = None,
+    preview: Annotated[
+        bool, typer.Option("--preview", help="Quarter size and fewer frames, for a quick look.")
+    ] = False,
+    frames_dir: Annotated[
+        Path | None, typer.Option("--frames-dir", help="Also keep every frame as PNG here.")
+    ] = None,
+    workers: Workers = None,
+    num_steps: NumSteps = None, width: Width = None, height: Height = None,
+    max_iterations: MaxIterations = None, num_frames: NumFrames = None,
+    framerate: Framerate = None, duration: Duration = None,
+    c_imag_initial: CImagInitial = None, c_imag_increment: CImagIncrement = None,
+    colormap: Colormap = None, mode: Mode = None, supersample: Supersample = None,
+    segment_frames: Annotated[
+        int | None,
+        typer.Option("--segment-frames", help="Frames per segment (the unit of resume)."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Render the animation to an MP4 (resumes an interrupted render of the same scene)."""
+    from renderer.render import RenderOptions, render_animation
+
+    scene = load(scene_file, _overrides(
+        num_steps, width, height, max_iterations, num_frames, framerate, duration,
+        c_imag_initial, c_imag_increment, colormap, mode, supersample, output))
+    options = RenderOptions(
+        workers=workers, preview=preview, frames_dir=frames_dir,
+        segment_frames=segment_frames, progress=not quiet,
+    )
+    summary = render_animation(scene, options)
+    typer.echo(summary.report())
+
+
+@app.command()
+@user_errors
+def image(
+    scene_file: SceneArg = None,
+    frame: Annotated[int, typer.Option("--frame", "-k", help="Frame number, from 0.")] = 0,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="PNG to write (default: <scene>-K.png).")
+    ] = None,
+    workers: Workers = None,
+    num_steps: NumSteps = None, width: Width = None, height: Height = None,
+    max_iterations: MaxIterations = None, num_frames: NumFrames = None,
+    framerate: Framerate = None, duration: Duration = None,
+    c_imag_initial: CImagInitial = None, c_imag_increment: CImagIncrement = None,
+    colormap: Colormap = None, mode: Mode = None, supersample: Supersample = None,
+) -> None:
+    """Write a single frame as a PNG."""
+    from renderer.render import render_still
+
+    scene = load(scene_file, _overrides(
+        num_steps, width, height, max_iterations, num_frames, framerate, duration,
+        c_imag_initial, c_imag_increment, colormap, mode, supersample))
+    if not 0 <= frame < scene.frames:
+        raise SceneError(f"--frame: must be between 0 and {scene.frames - 1}, got {frame}")
+    target = output or Path(f"{scene.output.with_suffix('').name}-{frame}.png")
+    render_still(scene, frame, target, workers=workers)
+    typer.echo(f"wrote {target} (frame {frame}, c = {_fmt_c(scene.c_at_frame(frame))})")
+
+
+@app.command()
+@user_errors
+def info(
+    scene_file: SceneArg = None,
+    num_steps: NumSteps = None, width: Width = None, height: Height = None,
+    max_iterations: MaxIterations = None, num_frames: NumFrames = None,
+    framerate: Framerate = None, duration: Duration = None,
+    c_imag_initial: CImagInitial = None, c_imag_increment: CImagIncrement = None,
+    colormap: Colormap = None, mode: Mode = None, supersample: Supersample = None,
+) -> None:
+    """Print the resolved scene (frames, duration, c range) without rendering."""
+    scene = load(scene_file, _overrides(
+        num_steps, width, height, max_iterations, num_frames, framerate, duration,
+        c_imag_initial, c_imag_increment, colormap, mode, supersample))
+    typer.echo(describe(scene))
+
+
+def _fmt_c(c: complex) -> str:
+    sign = "+" if c.imag >= 0 else "-"
+    return f"{c.real:.6g} {sign} {abs(c.imag):.6g}i"
+
+
+def describe(scene: Scene) -> str:
+    v = scene.view
+    kfs = scene.path.keyframes
+    lines = [
+        f"scene       {scene.source or '<embedded>'}",
+        f"frame       {scene.width}x{scene.height} px, supersample {scene.supersample}x"
+        f"{scene.supersample}",
+        f"view        x [{v.center_x - v.half_width:.6g}, {v.center_x + v.half_width:.6g}]"
+        f"  y [{v.center_y - v.half_height:.6g}, {v.center_y + v.half_height:.6g}]",
+        f"iterations  max {scene.max_iterations}, escape radius {scene.escape_radius:g}",
+        f"frames      {scene.frames} at {scene.fps:g} fps = {scene.duration_s:.2f} s",
+        f"c first     {_fmt_c(scene.c_at_frame(0))}",
+        f"c last      {_fmt_c(scene.c_at_frame(scene.frames - 1))}",
+        f"c path      {len(kfs)} keyframes, "
+        + ", ".join(f"t={k.t:g} {k.easing}" for k in kfs[:-1])
+        + (f", window [{scene.path.window[0]:g}, {scene.path.window[1]:g}]"
+           if scene.path.window != (0.0, 1.0) else ""),
+        f"colour      {scene.colormap}{' (reversed)' if scene.reverse_colormap else ''}, "
+        f"{scene.colour_mode}",
+        f"encode      {scene.encoding.codec} crf {scene.encoding.crf} {scene.encoding.preset} "
+        f"{scene.encoding.pix_fmt}",
+        f"output      {scene.output}",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

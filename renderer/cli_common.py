@@ -1,0 +1,98 @@
+"""Options and error handling shared by every `renderer` command (and reused by `launcher`)."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from renderer.errors import RenderError
+from renderer.scene import Overrides, Scene, load_scene
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_SCENE_NAME = "quick.toml"
+
+SceneArg = Annotated[
+    Path | None,
+    typer.Argument(
+        help="Scene TOML file. Without it, the embedded quick default (examples/quick.toml).",
+        show_default=False,
+    ),
+]
+NumSteps = Annotated[
+    int | None, typer.Option("--num-steps", help="Square frame of this many pixels per side.")
+]
+Width = Annotated[int | None, typer.Option("--width", help="Frame width in pixels.")]
+Height = Annotated[int | None, typer.Option("--height", help="Frame height in pixels.")]
+MaxIterations = Annotated[
+    int | None, typer.Option("--max-iterations", help="Iteration cap per point.")
+]
+NumFrames = Annotated[int | None, typer.Option("--num-frames", help="Number of frames.")]
+Framerate = Annotated[float | None, typer.Option("--framerate", help="Frames per second.")]
+Duration = Annotated[
+    float | None, typer.Option("--duration", help="Duration in seconds (frames = fps x duration).")
+]
+CImagInitial = Annotated[
+    float | None, typer.Option("--c-imag-initial", help="c.imag of the first frame.")
+]
+CImagIncrement = Annotated[
+    float | None,
+    typer.Option("--c-imag-increment", help="How far c.imag moves over the whole animation."),
+]
+Colormap = Annotated[str | None, typer.Option("--colormap", help="Any matplotlib colormap.")]
+Mode = Annotated[str | None, typer.Option("--mode", help="Colouring: escape or smooth.")]
+Supersample = Annotated[
+    int | None, typer.Option("--supersample", help="k x k samples per pixel (1-4).")
+]
+Workers = Annotated[
+    int | None,
+    typer.Option("--workers", help="Kernel threads (default: the CPUs this process may use)."),
+]
+
+
+def resolve_scene_path(path: Path | None) -> Path:
+    """The user's file, or the quick default shipped inside the package."""
+    if path is not None:
+        return path
+    return Path(str(resources.files("renderer") / "examples" / DEFAULT_SCENE_NAME))
+
+
+def load(path: Path | None, overrides: Overrides) -> Scene:
+    scene = load_scene(resolve_scene_path(path), overrides)
+    if path is None and overrides.output is None:
+        # The embedded default lives in site-packages; write its video to the working directory.
+        from dataclasses import replace
+
+        scene = replace(scene, output=Path(scene.output.name))
+    return scene
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("JULIAFARM_DEBUG", "") not in ("", "0")
+
+
+def user_errors(func: F) -> F:
+    """Turn a RenderError (or Ctrl-C) into one line on stderr and an exit code, not a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except RenderError as exc:
+            if debug_enabled():
+                raise
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            print("interrupted: finished segments are kept; run the same command to resume",
+                  file=sys.stderr)
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
