@@ -1,0 +1,64 @@
+"""The run record: one JSON file per run under the output dir, written atomically, no secrets."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class RunRecord:
+    """What happened in one run; updated as phases finish and saved after each change."""
+
+    run_id: str
+    started_at: str
+    scene: dict[str, Any]
+    plan: str
+    type_id: str
+    price_hourly_usd: float
+    region: str | None = None
+    image: str | None = None
+    instance_id: int | None = None
+    instance_label: str | None = None
+    status: str = "started"  # started → rendering → completed | failed | interrupted
+    error: str | None = None
+    phases_s: dict[str, float] = field(default_factory=dict)
+    cores: int | None = None
+    frames: int | None = None
+    frames_rendered: int | None = None
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+    host_key: str | None = None
+    lifetime_s: float | None = None
+    billed_hours: int | None = None
+    cost_usd: float | None = None
+    deleted: bool = False
+    finished_at: str | None = None
+    render_throughput_giter_s: float | None = None
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".run-", suffix=".json.part", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(asdict(self), fh, indent=2, sort_keys=True)
+                fh.write("\n")
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def load_records(output_dir: Path) -> list[dict[str, Any]]:
+    """Earlier runs' records (for estimates from measured throughput); unreadable ones skipped."""
+    records = []
+    for p in sorted(output_dir.glob("runs/*.json")):
+        try:
+            records.append(json.loads(p.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            continue
+    return records
