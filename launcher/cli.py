@@ -1,8 +1,353 @@
-"""The `launcher` command line (placeholder until the launcher issue lands)."""
+"""The `launcher` command line: parses flags, resolves the run, delegates to launcher.job."""
 
+from __future__ import annotations
+
+import functools
+import os
 import sys
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from launcher.config import RunConfig, merge
+from launcher.errors import ConfigError, LauncherError, Refused
+from renderer.cli_common import (
+    CImagIncrement,
+    CImagInitial,
+    Colormap,
+    Duration,
+    Framerate,
+    Height,
+    MaxIterations,
+    Mode,
+    NumFrames,
+    NumSteps,
+    Supersample,
+    Width,
+    resolve_scene_path,
+)
+from renderer.errors import RenderError
+from renderer.scene import Overrides, Scene, load_scene
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(
+    add_completion=False,
+    help="Render a scene on a rented dedicated-CPU Linode that is always deleted afterwards.\n\n"
+    "The API token comes from LINODE_TOKEN or a 0600 token file (LINODE_TOKEN_FILE, default "
+    "~/.config/juliafarm/token) — never from the command line.",
+    pretty_exceptions_enable=False,
+)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Scene TOML (may carry a [cloud] table). "
+                 "Default: the embedded quick scene."),
+]
+PlanOpt = Annotated[str | None, typer.Option("--plan", help="dedicated-N or a Linode type id.")]
+
+
+def user_errors(func: F) -> F:
+    """One line on stderr and an exit code for every expected failure; tracebacks only with
+    JULIAFARM_DEBUG=1."""
+    from provision.errors import DeleteError, ProvisionError
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except DeleteError as exc:
+            _debug_reraise()
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(4) from None
+        except (LauncherError, ProvisionError, RenderError) as exc:
+            _debug_reraise()
+            print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+            raise typer.Exit(getattr(exc, "exit_code", 1)) from None
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _debug_reraise() -> None:
+    if os.environ.get("JULIAFARM_DEBUG", "") not in ("", "0"):
+        raise
+
+
+def _overrides(**kw: Any) -> Overrides:
+    return Overrides(**kw)
+
+
+def _load(config: Path | None, ov: Overrides) -> Scene:
+    scene = load_scene(resolve_scene_path(config), ov)
+    return scene
+
+
+def _run_config(scene: Scene, **flags: Any) -> RunConfig:
+    return merge(scene.cloud, **flags)
+
+
+def _override_args(ov: Overrides) -> tuple[str, ...]:
+    from launcher.job import render_args_from
+
+    d = {k: v for k, v in asdict(ov).items() if k != "output"}
+    return render_args_from(d)
+
+
+@app.command()
+@user_errors
+def validate(config: ConfigOpt = None) -> None:
+    """Check a scene and its [cloud] table without touching any API."""
+    scene = _load(config, Overrides())
+    cfg = _run_config(scene)
+    from provision.plans import offline_plans, resolve_plan
+
+    plan = resolve_plan(cfg.plan, offline_plans())
+    typer.echo(f"ok: {scene.frames} frames of {scene.width}x{scene.height}, plan {plan.alias} "
+               f"({plan.type_id}, {plan.vcpus} vCPUs), regions {', '.join(cfg.regions)}, "
+               f"image {cfg.image}")
+
+
+@app.command()
+@user_errors
+def plans(
+    offline: Annotated[bool, typer.Option("--offline", help="Use the shipped price snapshot.")]
+    = False,
+) -> None:
+    """List the dedicated-CPU plans with vCPUs, memory and price."""
+    from provision.plans import offline_plans
+
+    if offline:
+        plan_list = offline_plans()
+    else:
+        plan_list = _plans_online_or_snapshot()
+    src = plan_list[0].source if plan_list else "?"
+    note = f" (snapshot of {plan_list[0].snapshot_date})" if src == "snapshot" else ""
+    typer.echo(f"{'plan':<14}{'type':<20}{'vCPUs':>6}{'memory':>10}{'$/hour':>9}{'$/month':>9}")
+    for p in plan_list:
+        monthly = f"{p.price_monthly_usd:.0f}" if p.price_monthly_usd is not None else "-"
+        typer.echo(f"{p.alias:<14}{p.type_id:<20}{p.vcpus:>6}{p.memory_mb // 1024:>8}GB"
+                   f"{p.price_hourly_usd:>9.3f}{monthly:>9}")
+    typer.echo(f"prices from the {src}{note}")
+
+
+def _plans_online_or_snapshot() -> list[Any]:
+    from provision.plans import offline_plans, plans_from_api
+
+    try:
+        return list(plans_from_api(_cloud(require_token=False)))
+    except Exception:  # noqa: BLE001 - an offline laptop still gets the snapshot
+        return list(offline_plans())
+
+
+def _cloud(require_token: bool = True) -> Any:
+    from provision.cloud import LinodeCloud
+    from provision.token import api_base_url, load_token
+
+    token = load_token() if require_token else _token_or_none()
+    return LinodeCloud(token or "public", base_url=api_base_url(os.environ))
+
+
+def _token_or_none() -> str | None:
+    from provision.errors import TokenError
+    from provision.token import load_token
+
+    try:
+        return load_token()
+    except TokenError:
+        return None
+
+
+@app.command("ls")
+@user_errors
+def list_instances() -> None:
+    """List instances tagged juliafarm: age, plan, cost so far."""
+    from provision.plans import plans_from_api
+
+    from provision import billing
+
+    cloud = _cloud()
+    found = cloud.list_by_tag("juliafarm")
+    if not found:
+        typer.echo("no juliafarm instances")
+        return
+    by_type = {p.type_id: p for p in plans_from_api(cloud)}
+    now = datetime.now(UTC)
+    typer.echo(f"{'id':>10}  {'label':<36}{'type':<18}{'region':<12}{'status':<13}"
+               f"{'age':>8}{'cost':>9}")
+    for i in found:
+        age = (now - i.created).total_seconds()
+        plan = by_type.get(i.type_id)
+        cost = f"${billing.cost_usd(plan, age):.2f}" if plan else "?"
+        from launcher.console import fmt_s
+
+        typer.echo(f"{i.id:>10}  {i.label:<36}{i.type_id:<18}{i.region:<12}{i.status:<13}"
+                   f"{fmt_s(age):>8}{cost:>9}")
+
+
+@app.command()
+@user_errors
+def cleanup(
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False,
+) -> None:
+    """Delete every instance tagged juliafarm (orphans of a killed launcher, say)."""
+    cloud = _cloud()
+    found = cloud.list_by_tag("juliafarm")
+    if not found:
+        typer.echo("nothing to clean up")
+        return
+    for i in found:
+        typer.echo(f"{i.id}  {i.label}  {i.type_id}  {i.region}  {i.status}")
+    _confirm(f"delete these {len(found)} instance(s)?", yes)
+    failed = []
+    for i in found:
+        try:
+            cloud.delete(i.id)
+            typer.echo(f"deleted {i.id} ({i.label})")
+        except LauncherError as exc:
+            failed.append(f"{i.id}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - keep deleting the others
+            failed.append(f"{i.id}: {' '.join(str(exc).split())}")
+    if failed:
+        for line in failed:
+            print(f"error: {line}", file=sys.stderr)
+        raise typer.Exit(4)
+
+
+def _confirm(question: str, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise Refused(
+            f"{question} — no terminal to ask on; pass --yes to confirm (nothing was created)"
+        )
+    if not typer.confirm(question, default=False):
+        raise Refused("declined; nothing was created")
+
+
+@app.command()
+@user_errors
+def run(
+    config: ConfigOpt = None,
+    plan: PlanOpt = None,
+    region: Annotated[str | None, typer.Option("--region", help="Linode region id.")] = None,
+    fallback_region: Annotated[
+        list[str] | None,
+        typer.Option("--fallback-region", help="Try these regions if the first has no capacity."),
+    ] = None,
+    image: Annotated[str | None, typer.Option("--image", help="linode/debian12 (default), "
+                                              "linode/ubuntu24.04, …")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Local output dir.")]
+    = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and estimate; create "
+                                          "nothing.")] = False,
+    max_cost: Annotated[float | None, typer.Option("--max-cost", help="USD cap for the run.")]
+    = None,
+    max_lifetime: Annotated[str | None, typer.Option("--max-lifetime",
+                                                     help="e.g. 90s, 20m, 2h.")] = None,
+    keep_frames: Annotated[bool, typer.Option("--keep-frames", help="Also pull PNG frames.")]
+    = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Rent without asking.")] = False,
+    deps: Annotated[str | None, typer.Option("--deps", help="auto | index | wheelhouse")]
+    = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the server's output.")]
+    = False,
+    num_steps: NumSteps = None, width: Width = None, height: Height = None,
+    max_iterations: MaxIterations = None, num_frames: NumFrames = None,
+    framerate: Framerate = None, duration: Duration = None,
+    c_imag_initial: CImagInitial = None, c_imag_increment: CImagIncrement = None,
+    colormap: Colormap = None, mode: Mode = None, supersample: Supersample = None,
+) -> None:
+    """Render SCENE on a rented Linode: create, bootstrap, sync, render, pull, always delete."""
+    from launcher.console import ConsoleHooks
+    from launcher.job import Job
+    from launcher.preflight import build_spec, preflight
+
+    ov = _overrides(
+        num_steps=num_steps, width=width, height=height, max_iterations=max_iterations,
+        num_frames=num_frames, framerate=framerate, duration=duration,
+        c_imag_initial=c_imag_initial, c_imag_increment=c_imag_increment, colormap=colormap,
+        mode=mode, supersample=supersample,
+    )
+    scene = _load(config, ov)
+    cfg = _run_config(
+        scene, plan=plan, region=region, fallback_regions=tuple(fallback_region or ()),
+        image=image, max_cost_usd=max_cost, max_lifetime=max_lifetime,
+        output_dir=str(output) if output else None, deps=deps,
+    )
+    cloud = _cloud()
+    checked = preflight(scene, cfg, cloud)
+    spec = build_spec(scene, resolve_scene_path(config), cfg, checked, _override_args(ov),
+                      keep_frames=keep_frames)
+    hooks = ConsoleHooks(verbose=verbose)
+    _show_plan(scene, cfg, checked)
+    if dry_run:
+        typer.echo("dry run: everything checks out; nothing was created")
+        return
+    _confirm(f"rent {checked.plan.alias} ({checked.plan.type_id}) at "
+             f"${checked.plan.price_hourly_usd:.3f}/h now?", yes)
+    record = Job(spec, cloud, hooks).run()
+    out = record.outputs[0]["path"] if record.outputs else "-"
+    typer.echo(
+        f"done: {out}  ({record.frames} frames, {record.cores or '?'} cores, "
+        f"instance lived {record.lifetime_s:.0f}s, billed {record.billed_hours} h = "
+        f"${record.cost_usd:.2f})"
+    )
+
+
+def _show_plan(scene: Scene, cfg: RunConfig, checked: Any) -> None:
+    p = checked.plan
+    typer.echo(
+        f"plan {p.alias} = {p.type_id} ({p.vcpus} vCPUs, {p.memory_mb // 1024} GB) at "
+        f"${p.price_hourly_usd:.3f}/h (prices: {p.source}), region {checked.region}, "
+        f"image {cfg.image}", err=True)
+    typer.echo(f"scene {scene.frames} frames of {scene.width}x{scene.height}, "
+               f"upload {checked.upload_bytes / 1e6:.1f} MB after exclude.txt", err=True)
+    if checked.estimate_line:
+        typer.echo(checked.estimate_line, err=True)
+
+
+@app.command()
+@user_errors
+def estimate(
+    config: ConfigOpt = None,
+    plan: PlanOpt = None,
+    deadline: Annotated[str | None, typer.Option("--deadline", help="e.g. 10m: mark the "
+                                                 "fastest plan finishing within it.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Rows as JSON.")] = False,
+    num_steps: NumSteps = None, width: Width = None, height: Height = None,
+    max_iterations: MaxIterations = None, num_frames: NumFrames = None,
+    framerate: Framerate = None, duration: Duration = None,
+    c_imag_initial: CImagInitial = None, c_imag_increment: CImagIncrement = None,
+    colormap: Colormap = None, mode: Mode = None, supersample: Supersample = None,
+) -> None:
+    """Estimate render time and cost on this machine and on each dedicated plan."""
+    from launcher.config import parse_duration_s
+    from launcher.estimate_cli import print_estimate
+
+    ov = _overrides(
+        num_steps=num_steps, width=width, height=height, max_iterations=max_iterations,
+        num_frames=num_frames, framerate=framerate, duration=duration,
+        c_imag_initial=c_imag_initial, c_imag_increment=c_imag_increment, colormap=colormap,
+        mode=mode, supersample=supersample,
+    )
+    scene = _load(config, ov)
+    cfg = _run_config(scene, plan=plan)
+    deadline_s = parse_duration_s(deadline, "--deadline") if deadline else None
+    print_estimate(scene, cfg, only_plan=plan, deadline_s=deadline_s, as_json=as_json,
+                   plans=_plans_online_or_snapshot())
 
 
 def main() -> None:
-    print("launcher: not yet — `launcher run` arrives with the launcher issue", file=sys.stderr)
-    sys.exit(1)
+    try:
+        app()
+    except ConfigError as exc:  # pragma: no cover - raised outside commands only
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+

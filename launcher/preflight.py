@@ -1,0 +1,99 @@
+"""Checks made before anything is rented (and in --dry-run); each failure is one clear line."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from provision.errors import ProvisionError
+from provision.plans import Plan, plans_from_api, resolve_plan
+
+from launcher.config import RunConfig
+from launcher.errors import ConfigError, LauncherError
+from launcher.job import JobSpec
+from launcher.project import upload_source
+from renderer.scene import Scene
+
+LOCAL_TOOLS = ("ssh", "ssh-keygen", "rsync")
+MAX_UPLOAD_BYTES = 200 * 1024 * 1024  # more than this means exclude.txt is missing something
+
+
+@dataclass(frozen=True)
+class Checked:
+    plan: Plan
+    region: str
+    upload_dir: Path
+    exclude_file: Path
+    upload_bytes: int
+    estimate_line: str = ""
+
+
+class PreflightFailed(LauncherError):  # noqa: N818
+    exit_code = 2
+
+
+def preflight(scene: Scene, cfg: RunConfig, cloud: Any) -> Checked:
+    """Validate everything; raise PreflightFailed listing every problem, one per line."""
+    from provision.sync import upload_size
+
+    problems: list[str] = []
+    missing = [t for t in LOCAL_TOOLS if shutil.which(t) is None]
+    if missing:
+        problems.append(f"local tools missing: {', '.join(missing)} (apt-get install "
+                        "openssh-client rsync)")
+    if scene.output.is_absolute():
+        problems.append("output.path: must be a file name for a cloud run (use --output DIR)")
+    upload_dir, exclude_file = upload_source()
+    size = 0
+    try:
+        size = upload_size(upload_dir, exclude_file)
+        if size > MAX_UPLOAD_BYTES:
+            problems.append(f"upload would be {size / 1e6:.0f} MB after {exclude_file.name}: "
+                            "add what should stay local to exclude.txt")
+    except ProvisionError as exc:
+        problems.append(str(exc))
+    plan: Plan | None = None
+    region = cfg.regions[0]
+    try:
+        cloud.check_access()
+        plan = resolve_plan(cfg.plan, plans_from_api(cloud))
+        offered = [r for r in cfg.regions if cloud.region_offers(r, plan.type_id)]
+        if not offered:
+            problems.append(f"plan {plan.type_id} is not offered in {', '.join(cfg.regions)}")
+        else:
+            region = offered[0]
+    except (ProvisionError, ConfigError) as exc:
+        problems.append(" ".join(str(exc).split()))
+    if problems or plan is None:
+        raise PreflightFailed("; ".join(problems) if len(problems) == 1
+                              else f"{len(problems)} problems: " + " | ".join(problems))
+    return Checked(plan, region, upload_dir, exclude_file, size)
+
+
+def build_spec(scene: Scene, scene_path: Path, cfg: RunConfig, checked: Checked,
+               render_args: tuple[str, ...], keep_frames: bool = False) -> JobSpec:
+    regions = (checked.region, *[r for r in cfg.regions if r != checked.region])
+    return JobSpec(
+        scene_path=scene_path,
+        scene_output_name=scene.output.name,
+        frames=scene.frames,
+        render_args=render_args,
+        plan=checked.plan,
+        regions=regions,
+        image=cfg.image,
+        output_dir=cfg.output_dir,
+        project_dir=checked.upload_dir,
+        exclude_file=checked.exclude_file,
+        user=cfg.user,
+        deps=cfg.deps,
+        keep_frames=keep_frames,
+        max_cost_usd=cfg.max_cost_usd,
+        scene_summary={
+            "width": scene.width, "height": scene.height, "frames": scene.frames,
+            "fps": scene.fps, "max_iterations": scene.max_iterations,
+            "supersample": scene.supersample, "c_first": str(scene.c_at_frame(0)),
+            "c_last": str(scene.c_at_frame(scene.frames - 1)),
+        },
+    )
