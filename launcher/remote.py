@@ -13,7 +13,7 @@ from pathlib import PurePosixPath
 # Plain progress lines printed by `renderer render` when stderr is not a terminal, e.g.
 #   "frame 120/1800  14.2 fps  ETA 1m58s"  and  "cores: 48 (...)".
 PROGRESS = re.compile(r"frame\s+(\d+)\s*/\s*(\d+)\s+([\d.]+)\s*fps")
-CORES = re.compile(r"\bcores?\b[^\d]{0,20}(\d+)", re.IGNORECASE)
+CORES = re.compile(r"\bcores?\b\W{0,3}(\d+)|(\d+)\s+cores?\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,9 @@ def parse_cores(line: str) -> int | None:
     if "cores" not in line.lower():
         return None
     m = CORES.search(line)
-    return int(m.group(1)) if m else None
+    if not m:
+        return None
+    return int(m.group(1) or m.group(2))
 
 
 def stream(
