@@ -44,17 +44,50 @@ def set_threads(n: int) -> None:
 
 
 @njit(fastmath=False, cache=True, nogil=True, inline="always")
-def _step(zr: float, zi: float, a: int, k: int, cr: float, ci: float, max_iter: int, r2: float
+def _step(zr: float, zi: float, a: int, k: int, cr: float, ci: float, r2: float
           ) -> tuple[float, float, int, int]:
-    """One z -> z*z + c step of a lane if it is alive (a == 1), still inside, and k < max_iter."""
+    """One z -> z*z + c step of a lane if it is alive (a == 1) and still inside."""
     rr = zr * zr
     ii = zi * zi
     # The escape test exactly as the reference: continue while not (|z|^2 > R^2).
-    go = a & np.int64(not (rr + ii > r2)) & np.int64(k < max_iter)
+    go = a & np.int64(not (rr + ii > r2))
     nr = rr - ii + cr
     # zr*zi + zi*zr == 2*(zr*zi) exactly in IEEE; the multiply runs on the less busy FP port.
     ni = 2.0 * (zr * zi) + ci
     return (nr if go != 0 else zr), (ni if go != 0 else zi), go, k + go
+
+
+@njit(fastmath=False, cache=True, nogil=True, inline="always")
+def _group(f: np.ndarray, s: np.ndarray, i: np.uint64, cr: float, ci: float, r2: float,
+           max_iter: int, capped: bool) -> int:
+    """_GROUP steps of lane i in registers, then the periodicity check; returns the lane's alive.
+
+    With capped (a literal, so the test compiles away otherwise) a lane also stops at max_iter;
+    callers pass False when no lane can reach max_iter within the group.
+    """
+    zr = f[_ZR + i]
+    zi = f[_ZI + i]
+    a = s[_LIVE + i]
+    k = s[_N + i]
+    for _ in range(_GROUP):
+        if capped:
+            a &= np.int64(k < max_iter)
+        zr, zi, a, k = _step(zr, zi, a, k, cr, ci, r2)
+    sr = f[_SR + i]
+    si = f[_SI + i]
+    # An exact return to a saved value closes a cycle of values already tested, so the orbit
+    # never escapes and the reference would also run to max_iter.
+    per = a & np.int64(zr == sr) & np.int64(zi == si)
+    a -= per
+    save = (a != 0) & ((k & (_SAVE_EVERY - 1)) < _GROUP)
+    f[_ZR + i] = zr
+    f[_ZI + i] = zi
+    f[_SR + i] = zr if save else sr
+    f[_SI + i] = zi if save else si
+    s[_N + i] = k
+    s[_LIVE + i] = a
+    s[_PER + i] = s[_PER + i] | per
+    return a
 
 
 @njit(fastmath=False, cache=True, nogil=True)
@@ -66,33 +99,19 @@ def _lockstep(f: np.ndarray, s: np.ndarray, base: int, budget: int, cr: float, c
     lane loop vectorises. A lane that escapes keeps its last z, from which its final |z|^2 is
     recomputed bit for bit.
     """
-    for _ in range(budget // _GROUP):
+    kmax = 0
+    for lane in range(_LANES):
+        kmax = max(kmax, s[_N + np.uint64(base + lane)])
+    # Groups in which no lane can reach max_iter skip that test (one compare and mask per step).
+    free = (max_iter - kmax) // _GROUP
+    for g in range(budget // _GROUP):
         nal = 0
-        for lane in range(_LANES):
-            i = np.uint64(base + lane)
-            zr = f[_ZR + i]
-            zi = f[_ZI + i]
-            a = s[_LIVE + i]
-            k = s[_N + i]
-            zr, zi, a, k = _step(zr, zi, a, k, cr, ci, max_iter, r2)
-            zr, zi, a, k = _step(zr, zi, a, k, cr, ci, max_iter, r2)
-            zr, zi, a, k = _step(zr, zi, a, k, cr, ci, max_iter, r2)
-            zr, zi, a, k = _step(zr, zi, a, k, cr, ci, max_iter, r2)
-            sr = f[_SR + i]
-            si = f[_SI + i]
-            # An exact return to a saved value closes a cycle of values already tested, so the
-            # orbit never escapes and the reference would also run to max_iter.
-            per = a & np.int64(zr == sr) & np.int64(zi == si)
-            a -= per
-            save = (a != 0) & ((k & (_SAVE_EVERY - 1)) < _GROUP)
-            f[_ZR + i] = zr
-            f[_ZI + i] = zi
-            f[_SR + i] = zr if save else sr
-            f[_SI + i] = zi if save else si
-            s[_N + i] = k
-            s[_LIVE + i] = a
-            s[_PER + i] = s[_PER + i] | per
-            nal += a
+        if g < free:
+            for lane in range(_LANES):
+                nal += _group(f, s, np.uint64(base + lane), cr, ci, r2, max_iter, False)
+        else:
+            for lane in range(_LANES):
+                nal += _group(f, s, np.uint64(base + lane), cr, ci, r2, max_iter, True)
         if nal == 0:
             return
 
