@@ -117,6 +117,20 @@ def test_orbit_of_zero_for_c_minus_one_is_exactly_periodic() -> None:
     assert stats["iterations"] < 100
 
 
+def test_orbit_lingering_at_a_repelling_fixed_point_is_not_called_periodic() -> None:
+    # c = 0: z = 1 is a repelling fixed point. From 1 + 2^-52 the orbit stays within ~1e-11 of it
+    # for dozens of steps, then escapes; only an EXACT return may count as a cycle. z = 1 itself
+    # is a true fixed point and must be detected (and still equal the reference).
+    one_up = np.nextafter(1.0, 2.0)
+    xs = np.array([1.0, one_up, np.nextafter(one_up, 2.0), -one_up, -1.0])
+    ys = np.array([0.0])
+    stats = assert_matches_reference(xs, ys, 0.0, 2000)
+    counts, _ = escape_counts(xs, ys, 0.0, 2000)
+    assert counts[0, 0] == counts[0, 4] == 2000
+    assert 40 < counts[0, 1] < 2000 and 40 < counts[0, 3] < 2000
+    assert stats["iterations"] < int(counts.sum()) - 1000
+
+
 def test_large_max_iter_matches_reference() -> None:
     xs, ys = sample_grid(-0.3, 0.2, 0.05, 0.05, 6, 5)
     assert_matches_reference(xs, ys, complex(-0.62772, -0.42), 20_000)
