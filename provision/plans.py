@@ -1,0 +1,109 @@
+"""Plan aliases (dedicated-N → a Linode type id) and prices, from the API or a shipped snapshot."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from importlib import resources
+from typing import Any
+
+from provision.errors import PlanError
+
+SOURCE_API = "api"
+SOURCE_SNAPSHOT = "offline snapshot"
+# Dedicated-CPU classes and the alias prefix each gets; "premium" is dedicated CPU on newer AMD.
+CLASS_PREFIX = {"dedicated": "dedicated", "premium": "premium"}
+# For dedicated-N, prefer the classic g6 generation (the price list users know), then newer ones.
+_PREFERRED = re.compile(r"^g6-dedicated-\d+$")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One rentable dedicated-CPU type with its prices."""
+
+    alias: str
+    type_id: str
+    vcpus: int
+    memory_mb: int
+    price_hourly_usd: float
+    price_monthly_usd: float | None
+    source: str  # SOURCE_API or SOURCE_SNAPSHOT
+    snapshot_date: str | None = None
+    # (region, hourly, monthly): regions priced differently from the default (e.g. br-gru).
+    region_prices: tuple[tuple[str, float, float | None], ...] = ()
+
+    def in_region(self, region: str) -> Plan:
+        """This plan with the region's own prices, if it has any."""
+        for rid, hourly, monthly in self.region_prices:
+            if rid == region:
+                return replace(self, price_hourly_usd=hourly, price_monthly_usd=monthly)
+        return self
+
+
+def plans_from_types(types: Iterable[Mapping[str, Any]], source: str,
+                     snapshot_date: str | None = None) -> list[Plan]:
+    """Dedicated-CPU plans from raw GET /linode/types objects, sorted by class then vCPUs."""
+    candidates = [t for t in types if t.get("class") in CLASS_PREFIX]
+    candidates.sort(key=lambda t: (t["class"] != "dedicated", not _PREFERRED.match(t["id"]),
+                                   int(t["vcpus"]), t["id"]))
+    plans: list[Plan] = []
+    taken: set[str] = set()
+    for t in candidates:
+        alias = f"{CLASS_PREFIX[t['class']]}-{int(t['vcpus'])}"
+        if alias in taken:  # a second type with the same vCPUs keeps its own id as the name
+            alias = t["id"]
+        taken.add(alias)
+        price = t.get("price") or {}
+        plans.append(Plan(
+            alias=alias,
+            type_id=t["id"],
+            vcpus=int(t["vcpus"]),
+            memory_mb=int(t["memory"]),
+            price_hourly_usd=float(price.get("hourly") or 0.0),
+            price_monthly_usd=_opt_float(price.get("monthly")),
+            source=source,
+            snapshot_date=snapshot_date,
+            region_prices=tuple(
+                (rp["id"], float(rp["hourly"]), _opt_float(rp.get("monthly")))
+                for rp in t.get("region_prices") or ()
+            ),
+        ))
+    plans.sort(key=lambda p: (p.alias.split("-")[0] != "dedicated", p.vcpus, p.type_id))
+    return plans
+
+
+def offline_plans() -> list[Plan]:
+    """The price snapshot shipped in provision/data (for dry runs and offline `launcher plans`)."""
+    text = resources.files("provision").joinpath("data/linode-types.json").read_text("utf-8")
+    page = json.loads(text)
+    return plans_from_types(page["data"], SOURCE_SNAPSHOT, page.get("snapshot_date"))
+
+
+def plans_from_api(source: Any) -> list[Plan]:
+    """Live plans from a Cloud (with `.types()`) or a linode_api4 LinodeClient."""
+    if hasattr(source, "types") and callable(source.types):
+        raw = source.types()
+    else:
+        from provision.cloud import fetch_all
+
+        raw = fetch_all(source, "/linode/types")
+    plans = plans_from_types(raw, SOURCE_API)
+    if not plans:
+        raise PlanError("the API lists no dedicated-CPU plans")
+    return plans
+
+
+def resolve_plan(name: str, plans: Sequence[Plan]) -> Plan:
+    """A plan by alias (dedicated-48) or type id (g6-dedicated-48); PlanError lists valid ones."""
+    wanted = name.strip().lower()
+    for p in plans:
+        if wanted in (p.alias.lower(), p.type_id.lower()):
+            return p
+    valid = ", ".join(p.alias for p in plans) or "none"
+    raise PlanError(f"unknown plan {name!r}: valid plans are {valid} (or their Linode type ids)")
+
+
+def _opt_float(v: Any) -> float | None:
+    return None if v is None else float(v)
