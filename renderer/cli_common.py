@@ -88,7 +88,8 @@ def user_errors(func: F) -> F:
         except RenderError as exc:
             if debug_enabled():
                 raise
-            print(f"error: {exc}", file=sys.stderr)
+            prefix = "" if exc.exit_code == 130 else "error: "
+            print(f"{prefix}{exc}", file=sys.stderr)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             print("interrupted: finished segments are kept; run the same command to resume",

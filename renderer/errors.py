@@ -15,3 +15,9 @@ class SceneError(RenderError):
 
 class EncoderError(RenderError):
     """ffmpeg is missing or failed."""
+
+
+class RenderInterrupted(RenderError):
+    """Ctrl-C or SIGTERM during a render; finished segments are kept for a resume."""
+
+    exit_code = 130

@@ -1,0 +1,330 @@
+"""Frames → segments → final MP4: the render pipeline, its progress, resume and timing summary.
+
+The kernel (numba, all cores, GIL released) renders frame k+1 while the encoder's writer thread
+feeds frame k to ffmpeg, so on few cores the slower of the two sets the pace. On many cores several
+segments are encoded at once (frames are rendered round-robin across them), because one x264
+process cannot keep up with a 48-core kernel.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from renderer.colour import Palette, colourise, make_palette, rgb
+from renderer.cores import available_cores
+from renderer.encode import Encoder, concat, find_ffmpeg
+from renderer.errors import RenderError, RenderInterrupted, SceneError
+from renderer.grid import sample_grid
+from renderer.kernel import escape_counts, set_threads
+from renderer.progress import Progress, fmt_duration
+from renderer.scene import PIX_FMTS_EVEN, Scene
+from renderer.segments import PartsDir, Segment, default_segment_frames, plan_segments
+
+# Cores per concurrently running encoder: x264 at 1080p scales well to about this many threads.
+CORES_PER_ENCODER = 8
+MAX_ENCODERS = 8
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    workers: int | None = None         # kernel threads; None = the CPUs this process may use
+    preview: bool = False              # quarter size, a quarter of the frames
+    frames_dir: Path | None = None     # also write every rendered frame as PNG here
+    segment_frames: int | None = None  # None = about SEGMENT_SECONDS of video
+    progress: bool = True
+    encoders: int | None = None        # segments encoded at once; None = from the core count
+
+
+@dataclass
+class FrameStats:
+    kernel_s: float = 0.0
+    colour_s: float = 0.0
+    useful_iterations: int = 0    # what a plain kernel would execute: the sum of counts
+    executed_iterations: int = 0  # what ours executed after the exact savings
+
+
+class FrameRenderer:
+    """Renders frames of one scene: the sample grid and the colour table are built once."""
+
+    def __init__(self, scene: Scene) -> None:
+        self.scene = scene
+        v = scene.view
+        self.xs, self.ys = sample_grid(v.center_x, v.center_y, v.half_width, v.half_height,
+                                       scene.width, scene.height, scene.supersample)
+        self.palette: Palette = make_palette(scene.colormap, scene.colour_mode,
+                                             scene.max_iterations, scene.escape_radius,
+                                             scene.reverse_colormap)
+        self.stats = FrameStats()
+
+    def counts(self, k: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Exact escape counts (and final moduli for smooth colouring) of frame k's samples."""
+        s = self.scene
+        it: dict[str, int] = {}
+        t0 = time.perf_counter()
+        counts, fmod = escape_counts(self.xs, self.ys, s.c_at_frame(k), s.max_iterations,
+                                     s.escape_radius, want_final_modulus=s.colour_mode == "smooth",
+                                     stats=it)
+        self.stats.kernel_s += time.perf_counter() - t0
+        self.stats.executed_iterations += it["iterations"]
+        self.stats.useful_iterations += int(counts.sum(dtype=np.int64))
+        return counts, fmod
+
+    def rgba(self, k: int) -> np.ndarray:
+        counts, fmod = self.counts(k)
+        t0 = time.perf_counter()
+        frame = colourise(self.palette, counts, fmod, self.scene.supersample)
+        self.stats.colour_s += time.perf_counter() - t0
+        return frame
+
+
+def render_frame_rgb(scene: Scene, k: int) -> np.ndarray:
+    """Frame k of the scene as (H, W, 3) uint8 RGB, exactly as it appears in the video."""
+    return rgb(FrameRenderer(scene).rgba(k))
+
+
+def render_still(scene: Scene, k: int, path: Path, *, workers: int | None = None) -> None:
+    """Write frame k as a PNG (atomically)."""
+    _check_writable(Path(path), "-o/--output")
+    set_threads(workers or available_cores())
+    _save_png(render_frame_rgb(scene, k), Path(path))
+
+
+def preview_scene(scene: Scene) -> Scene:
+    """Quarter size, a quarter of the frames over the same duration, no supersampling."""
+    even = scene.encoding.pix_fmt in PIX_FMTS_EVEN
+
+    def side(n: int) -> int:
+        q = max(16, n // 4)
+        return q - (q % 2) if even else q
+
+    frames = max(2, math.ceil(scene.frames / 4)) if scene.frames > 1 else 1
+    out = scene.output.with_name(f"{scene.output.stem}-preview{scene.output.suffix}")
+    width, height = side(scene.width), side(scene.height)
+    # The view keeps its vertical extent; the horizontal one follows the (rounded) aspect.
+    view = replace(scene.view, half_width=scene.view.half_height * width / height)
+    return replace(scene, width=width, height=height, view=view, supersample=1, frames=frames,
+                   fps=scene.fps * frames / scene.frames, output=out)
+
+
+@dataclass
+class RenderSummary:
+    output: Path
+    frames: int
+    width: int
+    height: int
+    rendered_frames: int
+    resumed_frames: int
+    cores: int
+    encoders: int
+    total_s: float
+    encode_wait_s: float
+    encode_cpu_s: float
+    join_s: float
+    frame_stats: FrameStats = field(default_factory=FrameStats)
+
+    def report(self) -> str:
+        fs = self.frame_stats
+        size = self.output.stat().st_size if self.output.exists() else 0
+        fps = self.rendered_frames / self.total_s if self.total_s > 0 else 0.0
+        busy = fs.kernel_s + fs.colour_s
+        useful = fs.useful_iterations / fs.kernel_s / 1e9 if fs.kernel_s > 0 else 0.0
+        executed = fs.executed_iterations / fs.kernel_s / 1e9 if fs.kernel_s > 0 else 0.0
+        resumed = f", {self.resumed_frames} resumed" if self.resumed_frames else ""
+        return "\n".join([
+            f"wrote {self.output} ({size / 1e6:.1f} MB): {self.frames} frames of "
+            f"{self.width}x{self.height} ({self.rendered_frames} rendered{resumed})",
+            f"time  total {self.total_s:.1f} s = rendering {busy:.1f} s (kernel "
+            f"{fs.kernel_s:.1f} s, colour {fs.colour_s:.1f} s) + waiting for the encoder "
+            f"{self.encode_wait_s:.1f} s + joining {self.join_s:.1f} s; encoder CPU "
+            f"{self.encode_cpu_s:.1f} s",
+            f"speed {fps:.1f} frames/s, {useful:.2f} G iterations/s ({executed:.2f} G/s executed "
+            f"after exact savings) on {self.cores} cores, {self.encoders} encoder(s)",
+        ])
+
+
+def encoders_for(cores: int, segments: int) -> int:
+    return max(1, min(MAX_ENCODERS, cores // CORES_PER_ENCODER, segments))
+
+
+def render_animation(scene: Scene, options: RenderOptions | None = None) -> RenderSummary:
+    """Render every frame to segments and join them into scene.output (resuming if possible)."""
+    options = options or RenderOptions()
+    if options.preview:
+        scene = preview_scene(scene)
+    output = Path(scene.output)
+    _check_writable(output, "output.path")
+    if options.frames_dir is not None:
+        _check_dir(options.frames_dir, "--frames-dir")
+    if options.workers is not None and options.workers < 1:
+        raise SceneError(f"--workers: must be at least 1, got {options.workers}")
+    ffmpeg = find_ffmpeg()
+    cores = options.workers or available_cores()
+    set_threads(cores)
+    seg_frames = options.segment_frames or default_segment_frames(scene)
+    if seg_frames < 1:
+        raise SceneError(f"--segment-frames: must be at least 1, got {seg_frames}")
+    segments = plan_segments(scene.frames, seg_frames)
+    parts = PartsDir(output, scene, seg_frames)
+    resumed = parts.prepare()
+    done = parts.finished(segments) if resumed else set()
+    todo = [s for s in segments if s.index not in done]
+    n_enc = options.encoders or encoders_for(cores, len(todo))
+    renderer = FrameRenderer(scene)
+    t0 = time.perf_counter()
+    wait_s = cpu_s = 0.0
+    resumed_frames = sum(s.frames for s in segments if s.index in done)
+    progress = Progress(scene.frames, already_done=resumed_frames, enabled=options.progress)
+    try:
+        with _terminate_as_interrupt(), progress, _png_writer(options.frames_dir) as png:
+            progress.note(f"cores: {cores} (kernel threads), {n_enc} encoder(s), "
+                          f"{len(segments)} segment(s) of {seg_frames} frames"
+                          + (f", resuming: {len(done)} done" if done else ""))
+            for group in _chunks(todo, n_enc):
+                w, c = _render_group(group, renderer, parts, scene, ffmpeg, cores // n_enc or 1,
+                                     progress, png)
+                wait_s += w
+                cpu_s += c
+    except KeyboardInterrupt:
+        kept = len(parts.finished(segments))
+        raise RenderInterrupted(
+            f"interrupted: {kept} of {len(segments)} segments are finished and kept in "
+            f"{parts.path}; run the same command again to resume") from None
+    t_join = time.perf_counter()
+    concat([parts.file(s) for s in segments], output, ffmpeg=ffmpeg)
+    parts.remove()
+    end = time.perf_counter()
+    return RenderSummary(
+        output=output, frames=scene.frames, width=scene.width, height=scene.height,
+        rendered_frames=scene.frames - resumed_frames, resumed_frames=resumed_frames,
+        cores=cores, encoders=n_enc, total_s=end - t0, encode_wait_s=wait_s,
+        encode_cpu_s=cpu_s, join_s=end - t_join, frame_stats=renderer.stats)
+
+
+def _render_group(group: list[Segment], renderer: FrameRenderer, parts: PartsDir, scene: Scene,
+                  ffmpeg: str, threads: int, progress: Progress,
+                  png: _PngWriter | None) -> tuple[float, float]:
+    """Render the segments of a group round-robin into one encoder each; returns wait/CPU s."""
+    with ExitStack() as stack:
+        encoders = [stack.enter_context(Encoder(parts.file(s), scene.width, scene.height,
+                                                scene.fps, scene.encoding, ffmpeg=ffmpeg,
+                                                threads=threads if len(group) > 1 else None))
+                    for s in group]
+        for j in range(max(s.frames for s in group)):
+            for seg, enc in zip(group, encoders, strict=True):
+                if j < seg.frames:
+                    k = seg.first + j
+                    frame = renderer.rgba(k)
+                    enc.write(frame)
+                    if png is not None:
+                        png.put(k, frame)
+                    progress.advance()
+    # Leaving the stack waited for every ffmpeg, so their CPU time is in.
+    return (sum(e.stats.blocked_s for e in encoders), sum(e.stats.cpu_s for e in encoders))
+
+
+def _chunks(items: list[Segment], n: int) -> Iterator[list[Segment]]:
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
+
+
+class _PngWriter:
+    """Writes PNG frames from a background thread (bounded queue, atomic files)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._queue: queue.Queue[tuple[int, np.ndarray] | None] = queue.Queue(maxsize=4)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="png", daemon=True)
+        self._thread.start()
+
+    def put(self, k: int, rgba: np.ndarray) -> None:
+        if self._error is not None:
+            raise RenderError(f"--frames-dir: cannot write frames: {self._error}")
+        self._queue.put((k, rgba))
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    _save_png(rgb(item[1]), self.directory / f"frame-{item[0]:06d}.png")
+                except OSError as exc:
+                    self._error = exc
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise RenderError(f"--frames-dir: cannot write frames: {self._error}")
+
+
+@contextmanager
+def _png_writer(directory: Path | None) -> Iterator[_PngWriter | None]:
+    if directory is None:
+        yield None
+        return
+    writer = _PngWriter(directory)
+    try:
+        yield writer
+    finally:
+        writer.close()
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (the launcher stopping a remote render) unwinds like Ctrl-C: segments are kept."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _save_png(rgb_frame: np.ndarray, path: Path) -> None:
+    from PIL import Image
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        Image.fromarray(rgb_frame, "RGB").save(tmp, format="PNG")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _check_writable(path: Path, what: str) -> None:
+    """Fail before any work if the file cannot be created where asked."""
+    if path.is_dir():
+        raise SceneError(f"{what}: {path} is a directory")
+    parent = path.parent if str(path.parent) else Path(".")
+    _check_dir(parent, what)
+
+
+def _check_dir(directory: Path, what: str) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SceneError(f"{what}: cannot create {directory}: {exc.strerror}") from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise SceneError(f"{what}: {directory} is not writable")
+
+
+__all__ = ["FrameRenderer", "RenderOptions", "RenderSummary", "fmt_duration",
+           "preview_scene", "render_animation", "render_frame_rgb", "render_still"]
