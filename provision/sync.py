@@ -41,11 +41,12 @@ def _remote(user: str, host: str, path: str) -> str:
 
 
 def push(project_dir: Path, host: str, user: str, keys: RunKeys, remote_dir: str,
-         exclude_file: Path, port: int = 22, timeout_s: float | None = None) -> None:
+         exclude_file: Path | None, port: int = 22, timeout_s: float | None = None) -> None:
     """Mirror `project_dir` to `remote_dir` (created if missing), skipping exclude.txt patterns."""
     what = f"upload {project_dir} to {host}"
-    done = _rsync(["-a", "--delete", "--mkpath", "--protect-args",
-                   f"--exclude-from={exclude_file}", "-e", rsync_rsh(keys, port),
+    excludes = [f"--exclude-from={exclude_file}"] if exclude_file is not None else []
+    done = _rsync(["-a", "--delete", "--mkpath", "--protect-args", *excludes,
+                   "-e", rsync_rsh(keys, port),
                    f"{Path(project_dir)}/", _remote(user, host, f"{remote_dir.rstrip('/')}/")],
                   what, timeout_s)
     if done.returncode != 0:
