@@ -37,6 +37,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 app = typer.Typer(
     add_completion=False,
+    rich_markup_mode=None,  # help texts mention [cloud] tables literally
     help="Render a scene on a rented dedicated-CPU Linode that is always deleted afterwards.\n\n"
     "The API token comes from LINODE_TOKEN or a 0600 token file (LINODE_TOKEN_FILE, default "
     "~/.config/juliafarm/token) — never from the command line.",

@@ -148,7 +148,7 @@ class RenderSummary:
             f"{fs.kernel_s:.1f} s, colour {fs.colour_s:.1f} s) + waiting for the encoder "
             f"{self.encode_wait_s:.1f} s + joining {self.join_s:.1f} s; encoder CPU "
             f"{self.encode_cpu_s:.1f} s",
-            f"speed {fps:.1f} frames/s, {useful:.2f} G iterations/s ({executed:.2f} G/s executed "
+            f"speed {fps:.1f} frames/s, {useful:.3g} G iterations/s ({executed:.3g} G/s executed "
             f"after exact savings) on {self.cores} cores, {self.encoders} encoder(s)",
         ])
 
