@@ -153,3 +153,15 @@ def test_still_is_the_video_frame(scene_factory, tmp_path: Path) -> None:
     scene = scene_factory(frames=5)
     render_still(scene, 3, tmp_path / "f.png")
     assert np.array_equal(np.asarray(Image.open(tmp_path / "f.png")), render_frame_rgb(scene, 3))
+
+
+def test_4k_60fps_supersampled_just_works(tmp_path: Path) -> None:
+    from renderer.cli_common import resolve_scene_path  # noqa: F401  (same loader as the CLI)
+    from renderer.scene import Overrides, load_scene
+
+    root = Path(__file__).resolve().parents[2]
+    scene = load_scene(root / "examples" / "4k-keyframes.toml",
+                       Overrides(num_frames=2, output=tmp_path / "4k.mp4"))
+    assert (scene.width, scene.height, scene.fps, scene.supersample) == (3840, 2160, 60, 2)
+    render_animation(scene, RenderOptions(progress=False))
+    assert count_frames(scene.output) == 2
