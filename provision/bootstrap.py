@@ -119,7 +119,9 @@ def _ok(conn: Any, cmd: str, timeout_s: float | None = 60) -> bool:
 
 
 def _as_user(s: Settings, cmd: str) -> str:
-    return f"runuser -u {s.user} -- sh -c {shlex.quote(cmd)}"
+    # Own HOME and cwd: pip caches and venv paths must not point into root's home.
+    return (f"runuser -u {s.user} -- env HOME={s.home} sh -c "
+            f"{shlex.quote(f'cd {s.home} && {cmd}')}")
 
 
 def _write_root_file(conn: Any, path: str, text: str, mode: str, validate: str = "") -> None:
