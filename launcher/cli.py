@@ -169,9 +169,8 @@ def _token_or_none() -> str | None:
 @user_errors
 def list_instances() -> None:
     """List instances tagged juliafarm: age, plan, cost so far."""
-    from provision.plans import plans_from_api
-
     from provision import billing
+    from provision.plans import plans_from_api
 
     cloud = _cloud()
     found = cloud.list_by_tag("juliafarm")

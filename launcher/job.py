@@ -12,15 +12,14 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from provision.cloud import Cloud, InstanceInfo, InstanceRequest
-from provision.errors import DeleteError, ProvisionError
-from provision.plans import Plan
-
 from launcher.errors import Interrupted, LauncherError
 from launcher.record import RunRecord
 from launcher.remote import RemoteLayout, parse_cores, parse_progress, render_command, stream
 from launcher.signals import signals_deferred, signals_raise
 from provision import billing
+from provision.cloud import Cloud, InstanceInfo, InstanceRequest
+from provision.errors import DeleteError, ProvisionError
+from provision.plans import Plan
 
 TAG = "juliafarm"
 PASSWORD_ALPHABET = string.ascii_letters + string.digits + "-_.+=@%"
@@ -285,12 +284,13 @@ class Job:
         if self.host is None:
             return
         host = self.host
-        segdir = host.layout.output / f"{self.spec.scene_output_name}.segments"
+        # renderer.segments.PartsDir: finished segments only (temp files are hidden names).
+        segdir = host.layout.output / f".{self.spec.scene_output_name}.parts"
         local = self.spec.output_dir / f"{self.run_id}-partial"
         try:
             with self.phase("salvage"):
                 n = sync.pull_dir(host.address, self.spec.user, host.keys, str(segdir), local,
-                                  exclude=("*.part", ".*"), timeout_s=120)
+                                  exclude=(".*", "manifest.json"), timeout_s=120)
             if n:
                 self.record.outputs.append({"path": str(local), "kind": "partial-segments"})
                 self.hooks.message(f"saved {n} finished segment files to {local}")

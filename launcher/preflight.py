@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from provision.errors import ProvisionError
-from provision.plans import Plan, plans_from_api, resolve_plan
-
 from launcher.config import RunConfig
 from launcher.errors import ConfigError, LauncherError
 from launcher.job import JobSpec
 from launcher.project import upload_source
+from provision.errors import ProvisionError
+from provision.plans import Plan, plans_from_api, resolve_plan
 from renderer.scene import Scene
 
 LOCAL_TOOLS = ("ssh", "ssh-keygen", "rsync")
