@@ -280,11 +280,17 @@ class LinodeCloud:
 
     def wait_running(self, instance_id: int, timeout_s: float,
                      on_tick: Callable[[float], None] | None = None) -> InstanceInfo:
-        """Poll until `running`; CloudError if it vanishes or fails to boot in time."""
+        """Poll until `running`; CloudError if it vanishes, fails to boot, or takes too long."""
+        seen: list[str] = []
+
         def running() -> InstanceInfo | None:
             info = self.get(instance_id)
             if info is None:
                 raise CloudError(f"instance {instance_id} disappeared while booting")
+            if info.status == "offline" and "booting" in seen:
+                # booting → offline: the boot failed; waiting longer only costs money.
+                raise CloudError(f"instance {instance_id} failed to boot (went offline)")
+            seen.append(info.status)
             return info if info.status == "running" else None
 
         return wait_until(running, timeout_s, self.poll_interval_s, on_tick,
