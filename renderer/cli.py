@@ -167,6 +167,9 @@ def describe(scene: Scene) -> str:
     return "\n".join(lines)
 
 
+from renderer import cli_shard  # noqa: F401,E402 - registers the hidden `segment`
+
+
 def main() -> None:
     app()
 

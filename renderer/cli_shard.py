@@ -1,0 +1,80 @@
+"""The hidden `renderer segment` command: one segment of a scene to one MP4 (a cluster task)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Annotated
+
+import typer
+
+from renderer.cli_common import (
+    CImagIncrement,
+    CImagInitial,
+    Colormap,
+    Duration,
+    Framerate,
+    Height,
+    MaxIterations,
+    Mode,
+    NumFrames,
+    NumSteps,
+    SceneArg,
+    Supersample,
+    Width,
+    Workers,
+    load,
+    user_errors,
+)
+
+
+def _cli_module() -> ModuleType:
+    """The renderer.cli module whose `app` runs: under `python -m renderer.cli` (how the launcher
+    starts the server's renderer) that is __main__, a different module object than renderer.cli."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if main is not None and spec is not None and spec.name == "renderer.cli":
+        return main
+    # While renderer.cli imports this module it is not yet an attribute of the package.
+    return importlib.import_module("renderer.cli")
+
+
+_cli = _cli_module()
+
+
+@_cli.app.command(hidden=True)
+@user_errors
+def segment(
+    output: Annotated[Path, typer.Option("-o", "--output", help="MP4 file to write.")],
+    index: Annotated[int, typer.Option("--index", help="Segment number, from 0.")],
+    segment_frames: Annotated[
+        int, typer.Option("--segment-frames", help="Frames per segment, as in the full render.")
+    ],
+    scene_file: SceneArg = None,
+    frames_dir: Annotated[
+        Path | None, typer.Option("--frames-dir", help="Also keep the frames as PNG here.")
+    ] = None,
+    workers: Workers = None,
+    encoder_threads: Annotated[
+        int | None,
+        typer.Option("--encoder-threads", help="ffmpeg -threads (default: x264 chooses).")
+    ] = None,
+    num_steps: NumSteps = None, width: Width = None, height: Height = None,
+    max_iterations: MaxIterations = None, num_frames: NumFrames = None,
+    framerate: Framerate = None, duration: Duration = None,
+    c_imag_initial: CImagInitial = None, c_imag_increment: CImagIncrement = None,
+    colormap: Colormap = None, mode: Mode = None, supersample: Supersample = None,
+) -> None:
+    """Render one segment of the scene to its own MP4 (what a cluster node runs)."""
+    from renderer.shard import render_segment_of
+
+    scene = load(scene_file, _cli._overrides(
+        num_steps, width, height, max_iterations, num_frames, framerate, duration,
+        c_imag_initial, c_imag_increment, colormap, mode, supersample))
+    r = render_segment_of(scene, index, segment_frames, output, frames_dir=frames_dir,
+                          kernel_threads=workers, encoder_threads=encoder_threads)
+    typer.echo(f"wrote {r.path}: segment {r.index}, frames {r.first}..{r.stop - 1}, "
+               f"{r.size_bytes} bytes, sha256 {r.sha256}, {r.total_s:.2f} s on "
+               f"{r.kernel_threads} kernel threads")
