@@ -356,7 +356,11 @@ def fetch_all(client: LinodeClient, path: str,
 def _info(raw: Mapping[str, Any]) -> InstanceInfo:
     v4 = [str(a) for a in raw.get("ipv4") or ()]
     public = next((a for a in v4 if not _PRIVATE_V4.match(a)), None)
-    private = next((a for a in v4 if _PRIVATE_V4.match(a)), None)
+    # Linode's private range is 192.168.128.0/17; other Linode-compatible endpoints may use
+    # another, but they too list the public address first, so a second address is private
+    # (we never ask for extra public ones).
+    private = next((a for a in v4 if _PRIVATE_V4.match(a)), None) \
+        or next((a for a in v4 if a != public), None)
     return InstanceInfo(
         id=int(raw["id"]),
         label=str(raw.get("label") or ""),
