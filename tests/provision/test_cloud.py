@@ -137,3 +137,14 @@ def test_plans_from_api_uses_the_types_endpoint(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(cloud, "types", lambda: page["data"])
     plan = resolve_plan("dedicated-4", plans_from_api(cloud))
     assert plan.source == "api" and plan.type_id == "g6-dedicated-4"
+
+
+def test_public_and_private_addresses_are_told_apart() -> None:
+    from provision.cloud import _info
+
+    linode = _info({"id": 1, "ipv4": ["192.168.130.7", "172.105.1.2"]})
+    assert (linode.ipv4, linode.private_ipv4) == ("172.105.1.2", "192.168.130.7")
+    emulated = _info({"id": 2, "ipv4": ["203.0.113.5", "198.51.100.5"]})
+    assert (emulated.ipv4, emulated.private_ipv4) == ("203.0.113.5", "198.51.100.5")
+    alone = _info({"id": 3, "ipv4": ["203.0.113.6"]})
+    assert (alone.ipv4, alone.private_ipv4) == ("203.0.113.6", None)
