@@ -150,7 +150,7 @@ def render_on_cluster(
         warn(text)
 
     t0 = time.perf_counter()
-    seen: dict[str, str] = {}  # address -> name of every worker met
+    seen = _workers(client)  # address -> name of every worker met
     lost: set[str] = set()
     done: dict[int, NodeSegment] = {}
     todo = list(segments)
