@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from provision.billing import Priced, cost_usd
 
 # Measured on this project's 2-core build machine with a dask LocalCluster (benchmarks/cluster.py,
-# see benchmarks/RESULTS.md "## Cluster"): about 1-2 ms per empty task end to end. Between nodes
-# a task also crosses the network twice; 5 ms is a round, conservative figure.
-TASK_OVERHEAD_S = 0.005
+# benchmarks/RESULTS.md "## Cluster"): about 11 ms for one empty task's round trip, 1.7 ms per
+# task handed out in a batch. Queued tasks hide most of the round trip; between nodes a task also
+# crosses the network twice. 10 ms per task is a round, conservative figure for both.
+TASK_OVERHEAD_S = 0.010
 CLUSTER_START_S = 15.0     # scheduler, workers and the SSH tunnel, after the nodes are set up
 CREATE_STAGGER_S = 1.0     # creates are API calls issued one after another
 MIN_EFFICIENCY = 0.7       # below this a further node mostly buys idle cores
