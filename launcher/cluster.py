@@ -138,7 +138,11 @@ def render_on_cluster(
     workers left, with a warning. Raises ClusterError when a task keeps failing or no worker is
     left for no_workers_timeout_s.
     """
-    from distributed import wait
+    try:
+        from distributed import wait
+    except ImportError:
+        raise ClusterError("rendering on several nodes needs dask distributed: "
+                           "pip install 'juliafarm[cluster]'") from None
 
     scene = parse_scene(scene_toml, overrides=overrides)
     key_base = f"segment-{fingerprint(scene, segment_frames)[:16]}"
