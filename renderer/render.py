@@ -97,7 +97,7 @@ def render_still(scene: Scene, k: int, path: Path, *, workers: int | None = None
     """Write frame k as a PNG (atomically)."""
     _check_writable(Path(path), "-o/--output")
     set_threads(workers or available_cores())
-    _save_png(render_frame_rgb(scene, k), Path(path))
+    save_png(render_frame_rgb(scene, k), Path(path))
 
 
 def preview_scene(scene: Scene) -> Scene:
@@ -257,7 +257,7 @@ class _PngWriter:
         while (item := self._queue.get()) is not None:
             if self._error is None:
                 try:
-                    _save_png(rgb(item[1]), self.directory / f"frame-{item[0]:06d}.png")
+                    save_png(rgb(item[1]), self.directory / f"frame-{item[0]:06d}.png")
                 except OSError as exc:
                     self._error = exc
 
@@ -297,7 +297,7 @@ def _terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _save_png(rgb_frame: np.ndarray, path: Path) -> None:
+def save_png(rgb_frame: np.ndarray, path: Path) -> None:
     from PIL import Image
 
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -20,7 +20,7 @@ from renderer.cores import available_cores
 from renderer.encode import Encoder, find_ffmpeg
 from renderer.errors import SceneError
 from renderer.kernel import set_threads
-from renderer.render import FrameRenderer, _save_png
+from renderer.render import FrameRenderer, save_png
 from renderer.scene import Overrides, Scene, parse_scene
 from renderer.segments import Segment, plan_segments
 
@@ -107,7 +107,7 @@ def render_segment_of(
             encoder.write(frame)
             if frames_dir is not None:
                 # Same names and bytes as render_animation's --frames-dir.
-                _save_png(rgb(frame), Path(frames_dir) / f"frame-{k:06d}.png")
+                save_png(rgb(frame), Path(frames_dir) / f"frame-{k:06d}.png")
     total_s = time.perf_counter() - t0
     return SegmentResult(
         index=segment.index, first=segment.first, stop=segment.stop, path=str(output),
