@@ -594,9 +594,19 @@ class FakeLinode:
                  "username": "juliafarm-test", "status": status, "message": "",
                  "entity": {"id": iid, "label": label, "type": "linode",
                             "url": f"/v4/linode/instances/{iid}"},
-                 "secondary_entity": None}
+                 "secondary_entity": self._secondary(action, iid)}
         self._events.append(event)
         return event
+
+    def _secondary(self, action: str, iid: int) -> dict[str, Any]:
+        """As recorded: a create names its image, other instance events its config profile."""
+        inst = self._instances.get(iid)
+        image = inst.data["image"] if inst else None
+        if action == "linode_create" and image:
+            label = next((i["label"] for i in IMAGES if i["id"] == image), image)
+            return {"id": image, "type": "image", "label": label, "url": f"/v4/images/{image}"}
+        return {"id": iid + 1000000, "type": "linode_config", "label": "My Disk Profile",
+                "url": f"/v4/linode/instances/{iid}/configs/{iid + 1000000}"}
 
     def _tags(self) -> list[dict[str, Any]]:
         labels = sorted({t for i in self.instances() for t in i["tags"]})
