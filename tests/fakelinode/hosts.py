@@ -1,0 +1,268 @@
+"""Real machines for emulated instances: network namespace + overlay root + sshd, per instance.
+
+Each host gets:
+- its own network namespace joined to the bridge `jfbr0` (203.0.113.1/24 and 198.51.100.1/24 on
+  this machine's side) by a veth pair; its public (and private) address inside; no route anywhere
+  but the test ranges, so nothing it does reaches another network;
+- a copy-on-write Debian 12 root (overlayfs over the cached image), its own PID, mount and UTS
+  namespaces, chrooted; sshd inside with fresh host keys (or those from cloud-init user_data),
+  root's password and authorized_keys as the API request gave them;
+- the attached Cloud Firewall's inbound rules, enforced in a chain of its own that the guest's
+  ufw does not touch (a cloud firewall sits outside the machine).
+Stopping kills the PID namespace (every process in it), unmounts and removes everything.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.fakelinode.hostapi import HostSpec
+
+BRIDGE = "jfbr0"
+GATEWAYS = ("203.0.113.1/24", "198.51.100.1/24")
+STATE = Path(os.environ.get("JULIAFARM_FAKELINODE_STATE", "/var/lib/juliafarm-fakelinode"))
+SSH_UP_TIMEOUT_S = 15.0
+FIREWALL_CHAIN = "JF-CLOUDFW"
+
+
+def _sh(*argv: str, check: bool = True, input_text: str | None = None
+        ) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(argv, capture_output=True, text=True, input=input_text, check=False,
+                          timeout=60)
+    if check and done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: {done.stderr.strip() or done.stdout.strip()}")
+    return done
+
+
+@dataclass
+class _Host:
+    spec: HostSpec
+    netns: str
+    veth: str
+    root: Path
+    merged: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+
+class NamespaceHostBackend:
+    """HostBackend on network namespaces; needs root, `ip`, `unshare`, overlayfs."""
+
+    def __init__(self, image: Path) -> None:
+        self.image = image
+        self._hosts: dict[int, _Host] = {}
+        self._lock = threading.Lock()
+        self._made_bridge = False
+        self._ensure_bridge()
+
+    # ------------------------------------------------------------------ bridge
+
+    def _ensure_bridge(self) -> None:
+        if _sh("ip", "link", "show", BRIDGE, check=False).returncode != 0:
+            _sh("ip", "link", "add", BRIDGE, "type", "bridge")
+            self._made_bridge = True
+        addrs = _sh("ip", "-o", "addr", "show", "dev", BRIDGE).stdout
+        for gw in GATEWAYS:
+            if gw.split("/")[0] + "/" not in addrs:
+                _sh("ip", "addr", "add", gw, "dev", BRIDGE)
+        _sh("ip", "link", "set", BRIDGE, "up")
+
+    # ------------------------------------------------------------------ HostBackend
+
+    def start(self, spec: HostSpec) -> None:
+        iid = spec.instance_id
+        netns = f"jf-{iid}"
+        veth = f"jfv{iid % 10**9}"[:15]
+        root = STATE / "hosts" / str(iid)
+        host = _Host(spec, netns, veth, root, root / "merged")
+        with self._lock:
+            self._hosts[iid] = host
+        try:
+            self._network(host)
+            self._filesystem(host)
+            self._configure(host)
+            self._firewall(host)
+            self._launch(host)
+        except BaseException:
+            self.stop(iid)
+            raise
+
+    def stop(self, instance_id: int) -> None:
+        with self._lock:
+            host = self._hosts.pop(instance_id, None)
+        if host is None:
+            return
+        if host.proc is not None and host.proc.poll() is None:
+            init = _ns_init_pid(host.proc.pid)
+            for pid in (init, host.proc.pid):
+                if pid:
+                    try:
+                        os.kill(pid, signal.SIGKILL)  # killing the ns init kills every process
+                    except ProcessLookupError:
+                        pass
+            try:
+                host.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        for mount in (host.merged / "dev", host.merged):
+            if os.path.ismount(mount):
+                _sh("umount", "-l", str(mount), check=False)
+        _sh("ip", "netns", "del", host.netns, check=False)
+        _sh("ip", "link", "del", host.veth, check=False)
+        shutil.rmtree(host.root, ignore_errors=True)
+
+    def close(self) -> None:
+        with self._lock:
+            ids = list(self._hosts)
+        for iid in ids:
+            self.stop(iid)
+        if self._made_bridge:
+            _sh("ip", "link", "del", BRIDGE, check=False)
+
+    def running(self) -> set[int]:
+        with self._lock:
+            return set(self._hosts)
+
+    # ------------------------------------------------------------------ steps
+
+    def _network(self, h: _Host) -> None:
+        _sh("ip", "netns", "del", h.netns, check=False)
+        _sh("ip", "link", "del", h.veth, check=False)
+        _sh("ip", "netns", "add", h.netns)
+        _sh("ip", "link", "add", h.veth, "type", "veth", "peer", "name", "eth0", "netns",
+            h.netns)
+        _sh("ip", "link", "set", h.veth, "master", BRIDGE, "up")
+        ns = ("ip", "netns", "exec", h.netns)
+        _sh(*ns, "ip", "link", "set", "lo", "up")
+        _sh(*ns, "ip", "addr", "add", f"{h.spec.ipv4}/24", "dev", "eth0")
+        if h.spec.private_ipv4:
+            _sh(*ns, "ip", "addr", "add", f"{h.spec.private_ipv4}/24", "dev", "eth0")
+        _sh(*ns, "ip", "link", "set", "eth0", "up")
+        # Only the test ranges are routable from inside: no default route to the world.
+
+    def _filesystem(self, h: _Host) -> None:
+        upper, work = h.root / "upper", h.root / "work"
+        for d in (upper, work, h.merged):
+            d.mkdir(parents=True, exist_ok=True)
+        _sh("mount", "-t", "overlay", "overlay", "-o",
+            f"lowerdir={self.image},upperdir={upper},workdir={work}", str(h.merged))
+        _sh("mount", "--bind", "/dev", str(h.merged / "dev"))
+
+    def _configure(self, h: _Host) -> None:
+        m, spec = h.merged, h.spec
+        (m / "etc" / "hostname").write_text(spec.label + "\n")
+        (m / "etc" / "hosts").write_text(f"127.0.0.1 localhost\n{spec.ipv4} {spec.label}\n")
+        ssh_dir = m / "root" / ".ssh"
+        ssh_dir.mkdir(mode=0o700, exist_ok=True)
+        auth = ssh_dir / "authorized_keys"
+        auth.write_text("".join(k.strip() + "\n" for k in spec.authorized_keys))
+        auth.chmod(0o600)
+        if spec.root_pass:
+            _sh("chroot", str(m), "chpasswd", input_text=f"root:{spec.root_pass}\n")
+        if not _install_user_data_host_keys(m, spec.user_data):
+            _sh("chroot", str(m), "ssh-keygen", "-q", "-t", "ed25519", "-N", "",
+                "-f", "/etc/ssh/ssh_host_ed25519_key")
+        # A fresh Linode: root may log in with a password or a key.
+        conf = m / "etc" / "ssh" / "sshd_config.d"
+        conf.mkdir(parents=True, exist_ok=True)
+        (conf / "00-fakelinode.conf").write_text(
+            "HostKey /etc/ssh/ssh_host_ed25519_key\nPermitRootLogin yes\n"
+            "PasswordAuthentication yes\nUseDNS no\n")
+        (m / "run" / "sshd").mkdir(parents=True, exist_ok=True)
+
+    def _firewall(self, h: _Host) -> None:
+        rules = h.spec.firewall_rules
+        if not rules:
+            return
+        # The image's own iptables, in the host's network namespace (no tool needed here).
+        ipt = ("ip", "netns", "exec", h.netns, "chroot", str(h.merged), "iptables", "-w")
+        _sh(*ipt, "-N", FIREWALL_CHAIN)
+        _sh(*ipt, "-A", FIREWALL_CHAIN, "-i", "lo", "-j", "RETURN")
+        _sh(*ipt, "-A", FIREWALL_CHAIN, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED",
+            "-j", "RETURN")
+        for rule in rules.get("inbound") or []:
+            for spec in _iptables_rule(rule):
+                _sh(*ipt, "-A", FIREWALL_CHAIN, *spec)
+        if rules.get("inbound_policy") == "DROP":
+            _sh(*ipt, "-A", FIREWALL_CHAIN, "-j", "DROP")
+        _sh(*ipt, "-I", "INPUT", "1", "-j", FIREWALL_CHAIN)
+
+    def _launch(self, h: _Host) -> None:
+        m = str(h.merged)
+        inner = f"hostname {h.spec.label[:63]}; "
+        inner += ("exec sleep infinity" if h.spec.ssh_never_up
+                  else "/usr/sbin/sshd -e; exec sleep infinity")
+        h.proc = subprocess.Popen(
+            ["ip", "netns", "exec", h.netns, "unshare", "--pid", "--fork", "--mount", "--uts",
+             f"--mount-proc={m}/proc", "chroot", m, "/bin/sh", "-c", inner],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+        if h.spec.ssh_never_up:
+            return
+        deadline = time.monotonic() + SSH_UP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if h.proc.poll() is not None:
+                raise RuntimeError(f"host {h.spec.label} exited while starting")
+            with socket.socket() as s:
+                s.settimeout(0.5)
+                if s.connect_ex((h.spec.ipv4, 22)) == 0:
+                    return
+            time.sleep(0.1)
+        raise RuntimeError(f"sshd of {h.spec.label} did not come up")
+
+
+def _ns_init_pid(unshare_pid: int) -> int | None:
+    """unshare --fork's child: PID 1 of the host's PID namespace."""
+    try:
+        children = Path(f"/proc/{unshare_pid}/task/{unshare_pid}/children").read_text().split()
+    except OSError:
+        return None
+    # ip netns exec → unshare (execs in place) → the forked init
+    for child in children:
+        return int(child)
+    return None
+
+
+def _install_user_data_host_keys(root: Path, user_data: bytes | None) -> bool:
+    """cloud-init's `ssh_keys: {ed25519_private, ed25519_public}` become the host key."""
+    if not user_data:
+        return False
+    import yaml
+
+    try:
+        doc: Any = yaml.safe_load(user_data.decode())
+    except (ValueError, yaml.YAMLError):
+        return False
+    keys = (doc or {}).get("ssh_keys") if isinstance(doc, dict) else None
+    if not isinstance(keys, dict) or "ed25519_private" not in keys:
+        return False
+    priv = root / "etc" / "ssh" / "ssh_host_ed25519_key"
+    priv.write_text(keys["ed25519_private"].rstrip("\n") + "\n")
+    priv.chmod(0o600)
+    if "ed25519_public" in keys:
+        (root / "etc" / "ssh" / "ssh_host_ed25519_key.pub").write_text(
+            keys["ed25519_public"].strip() + "\n")
+    return True
+
+
+def _iptables_rule(rule: dict[str, Any]) -> list[list[str]]:
+    """One API firewall rule as iptables arguments (one per source address)."""
+    action = "RETURN" if rule.get("action") == "ACCEPT" else "DROP"
+    proto = str(rule.get("protocol", "TCP")).lower()
+    sources = (rule.get("addresses") or {}).get("ipv4") or ["0.0.0.0/0"]
+    out = []
+    for src in sources:
+        args = ["-s", src, "-p", proto]
+        ports = rule.get("ports")
+        if ports and proto in ("tcp", "udp"):
+            args += ["-m", "multiport", "--dports", str(ports).replace("-", ":")]
+        out.append([*args, "-j", action])
+    return out
