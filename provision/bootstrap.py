@@ -176,7 +176,9 @@ def step_user(conn: Any, s: Settings) -> bool:
 
 def _ufw_ok(status: str) -> bool:
     return ("Status: active" in status and "deny (incoming)" in status
-            and re.search(r"^(OpenSSH|22(/tcp)?)\s+ALLOW IN", status, re.MULTILINE) is not None)
+            # `ufw status verbose` on Debian 12 prints "22/tcp (OpenSSH)   ALLOW IN".
+            and re.search(r"^(OpenSSH|22(/tcp)?)( \(OpenSSH\))?\s+ALLOW IN", status,
+                          re.MULTILINE) is not None)
 
 
 def step_firewall(conn: Any, s: Settings) -> bool:

@@ -170,12 +170,11 @@ class NamespaceHostBackend:
         if not _install_user_data_host_keys(m, spec.user_data):
             _sh("chroot", str(m), "ssh-keygen", "-q", "-t", "ed25519", "-N", "",
                 "-f", "/etc/ssh/ssh_host_ed25519_key")
-        # A fresh Linode: root may log in with a password or a key.
-        conf = m / "etc" / "ssh" / "sshd_config.d"
-        conf.mkdir(parents=True, exist_ok=True)
-        (conf / "00-fakelinode.conf").write_text(
-            "HostKey /etc/ssh/ssh_host_ed25519_key\nPermitRootLogin yes\n"
-            "PasswordAuthentication yes\nUseDNS no\n")
+        # A fresh Linode: root may log in with a password or a key, set in the main file as
+        # the image does (Debian's `Include sshd_config.d/*` comes first, so drop-ins win).
+        main = m / "etc" / "ssh" / "sshd_config"
+        main.write_text(main.read_text() + "\nHostKey /etc/ssh/ssh_host_ed25519_key\n"
+                        "PermitRootLogin yes\nPasswordAuthentication yes\nUseDNS no\n")
         (m / "run" / "sshd").mkdir(parents=True, exist_ok=True)
 
     def _firewall(self, h: _Host) -> None:
