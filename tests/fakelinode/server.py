@@ -252,7 +252,8 @@ class FakeLinode:
         status, result = self._route(method, path, query, headers, payload, token)
         if rule is not None:  # the request took effect; the answer is lost
             raise self._fault_error(rule)
-        return status, result, {}
+        # As the real API: the scopes of the token used (clients check them).
+        return status, result, ({"X-OAuth-Scopes": token.scopes} if token else {})
 
     def _fault_error(self, rule: Any) -> ApiFailure:
         if rule.status == 429:
@@ -849,7 +850,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.send_header("X-Spec-Version", "4.189.0")
-        self.send_header("X-OAuth-Scopes", "*")
         for k, v in extra.items():
             self.send_header(k, v)
         self.end_headers()
