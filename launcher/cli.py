@@ -122,14 +122,14 @@ def plans(
     = False,
 ) -> None:
     """List the dedicated-CPU plans with vCPUs, memory and price."""
-    from provision.plans import offline_plans
+    from provision.plans import SOURCE_SNAPSHOT, offline_plans
 
     if offline:
         plan_list = offline_plans()
     else:
         plan_list = _plans_online_or_snapshot()
     src = plan_list[0].source if plan_list else "?"
-    note = f" (snapshot of {plan_list[0].snapshot_date})" if src == "snapshot" else ""
+    note = f" (snapshot of {plan_list[0].snapshot_date})" if src == SOURCE_SNAPSHOT else ""
     typer.echo(f"{'plan':<14}{'type':<20}{'vCPUs':>6}{'memory':>10}{'$/hour':>9}{'$/month':>9}")
     for p in plan_list:
         monthly = f"{p.price_monthly_usd:.0f}" if p.price_monthly_usd is not None else "-"

@@ -94,8 +94,9 @@ def test_run_renders_remotely_pulls_and_deletes(fake_linode_hosts, tmp_path) -> 
     assert fake.master_token not in record and '"deleted": true' in record
 
 
-def test_sigterm_mid_render_deletes_and_keeps_finished_segments(fake_linode_hosts,
-                                                                tmp_path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_mid_render_deletes_and_keeps_finished_segments(fake_linode_hosts, tmp_path,
+                                                               sig) -> None:
     import re
 
     fake = fake_linode_hosts
@@ -115,7 +116,7 @@ def test_sigterm_mid_render_deletes_and_keeps_finished_segments(fake_linode_host
         if m and 60 <= int(m.group(1)) < 300:  # the first 50-frame segment is finished
             break
         assert time.monotonic() < deadline, "".join(lines[-30:])
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     rest, _ = proc.communicate(timeout=300)
     log = "".join(lines) + rest
     assert proc.returncode != 0, log[-2000:]
