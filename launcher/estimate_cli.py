@@ -1,0 +1,79 @@
+"""The estimate as the CLI uses it: `launcher estimate`'s output, and one line for `launcher run`.
+
+Nothing here touches the network or creates anything: plans come in as arguments (the CLI passes
+API prices or the offline snapshot), the work is sampled and the speed calibrated locally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from launcher.config import RunConfig
+from launcher.estimate import (
+    Estimate,
+    WorkSample,
+    estimate_scene,
+    local_is_nearly_as_fast,
+    sample_work,
+)
+from launcher.estimate_view import fmt_s, print_json, print_table
+from launcher.record import load_records
+from provision.plans import Plan, offline_plans, resolve_plan
+from renderer.scene import Scene
+
+# One scene's sampled work per process: `launcher run` asks for a line and a verdict.
+_WORK: dict[Any, WorkSample] = {}
+
+
+def _work(scene: Scene) -> WorkSample:
+    try:
+        return _WORK.setdefault(scene, _WORK.get(scene) or sample_work(scene))
+    except TypeError:  # an unhashable scene: just sample
+        return sample_work(scene)
+
+
+def _records(output_dir: Path | None) -> list[dict[str, Any]]:
+    return load_records(output_dir) if output_dir is not None else []
+
+
+def build_estimate(scene: Scene, plans: Sequence[Plan], output_dir: Path | None = None,
+                   upload_bytes: int | None = None) -> Estimate:
+    """The Estimate over plans, using run records under output_dir when there are any."""
+    return estimate_scene(scene, plans, records=_records(output_dir), upload_bytes=upload_bytes,
+                          work=_work(scene))
+
+
+def print_estimate(scene: Scene, cfg: RunConfig, *, only_plan: str | None = None,
+                   deadline_s: float | None = None, as_json: bool = False,
+                   plans: Sequence[Plan] | None = None, out: TextIO | None = None) -> Estimate:
+    """`launcher estimate`: the table (or JSON rows) over the plans, this machine first."""
+    pool = list(plans) if plans is not None else offline_plans()
+    chosen = [resolve_plan(only_plan, pool)] if only_plan else pool
+    chosen = [p.in_region(cfg.region) for p in chosen]
+    est = build_estimate(scene, chosen, cfg.output_dir)
+    if as_json:
+        print_json(est, deadline_s, out)
+    else:
+        print_table(est, deadline_s, out)
+    return est
+
+
+def estimate_line(scene: Scene, plan: Plan, output_dir: Path | None = Path("output"),
+                  upload_bytes: int | None = None) -> str:
+    """One line for `launcher run`: the plan's time and cost, and this machine's, with advice."""
+    est = build_estimate(scene, [plan], output_dir, upload_bytes)
+    r, loc = est.rows[0], est.local
+    line = (f"estimate on {r.plan}: setup ~{fmt_s(r.setup_s)}, render ~{fmt_s(r.render_s)}, "
+            f"total ~{fmt_s(r.total_s)}, billed {r.billed_hours} h = ${r.cost_usd:.2f}; "
+            f"this machine: ~{fmt_s(loc.total_s)}, $0")
+    if local_is_nearly_as_fast(loc, r):
+        line += f" -> render locally: ~{loc.total_s:.0f} s, $0"
+    return line
+
+
+def local_is_better(scene: Scene, plan: Plan, output_dir: Path | None = Path("output")) -> bool:
+    """True when this machine finishes first or nearly as fast: `launcher run` should ask."""
+    est = build_estimate(scene, [plan], output_dir)
+    return local_is_nearly_as_fast(est.local, est.rows[0])
