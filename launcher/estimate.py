@@ -55,8 +55,9 @@ EFFICIENCY_SLOPE = 0.01
 # SIMD-bound kernel one vCPU is taken as 0.6 of one core here. An assumption until run records
 # on the plan exist; it is the first number to replace with a measured one.
 PLAN_VCPU_FACTOR = 0.6
-# Numba cache load, palette, ffmpeg start and the final join: measured ~2-3 s here.
-RENDER_START_S = 3.0
+# Process start, imports, numba cache load, palette, ffmpeg start and the final join: a 2-frame
+# `renderer render` takes 1.2 s of wall time here.
+RENDER_START_S = 1.5
 
 # --- overheads (seconds), used when no run record has the phase ------------------------------
 # From the e2e runs against the local emulator plus Linode's documented provisioning times,
@@ -360,7 +361,7 @@ def hour_warnings(rows: Sequence[PlanEstimate], near_s: float = NEAR_HOUR_S) -> 
         if spare < near_s:
             out.append(f"{r.plan}: the instance lives ~{r.lifetime_s / 60:.0f} min, "
                        f"{spare / 60:.0f} min short of billed hour {r.billed_hours + 1}; "
-                       "a slow setup would add ${:.2f}".format(r.price_hourly_usd))
+                       f"a slow setup would add ${r.price_hourly_usd:.2f}")
         if r.billed_hours > 1:
             better = [o for o in cloud if o.billed_hours < r.billed_hours
                       and o.cost_usd < r.cost_usd]

@@ -118,7 +118,7 @@ def print_table(est: Estimate, deadline_s: float | None = None, out: TextIO | No
     m = marks(est, deadline_s)
     t = Table(title="estimate", title_justify="left")
     for i, c in enumerate(COLUMNS):
-        t.add_column(c, justify="left" if i in (0, 8) else "right")
+        t.add_column(c, justify="left" if i in (0, 8) else "right", no_wrap=i < 8)
     for r in est.all_rows:
         style = "bold green" if m[r.plan] else None
         t.add_row(*_cells(r, m[r.plan]), style=style)

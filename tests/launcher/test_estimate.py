@@ -1,0 +1,224 @@
+"""launcher.estimate: sampled work against the real kernel, the speed model's arithmetic, records
+taking precedence, overheads, the billing rule per row, hour warnings, the calibration cache."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from dataclasses import replace
+
+import pytest
+
+from launcher import estimate as E
+from provision.plans import offline_plans, resolve_plan
+from renderer.grid import sample_grid
+from renderer.kernel import escape_counts
+from renderer.scene import parse_scene
+
+SCENE = """
+[frame]
+width = {w}
+height = {h}
+[view]
+center = [0.0, 0.0]
+half_height = 1.8
+[iteration]
+max_iterations = {it}
+[c]
+start = [-0.62772, -0.42]
+end = [-0.62772, 0.30]
+[timing]
+fps = 30
+frames = {frames}
+[output]
+path = "x.mp4"
+"""
+
+
+def scene(w=64, h=48, it=100, frames=10):
+    return parse_scene(SCENE.format(w=w, h=h, it=it, frames=frames))
+
+
+def true_executed(sc) -> int:
+    v = sc.view
+    xs, ys = sample_grid(v.center_x, v.center_y, v.half_width, v.half_height, sc.width,
+                         sc.height, sc.supersample)
+    total = 0
+    for k in range(sc.frames):
+        st: dict[str, int] = {}
+        escape_counts(xs, ys, sc.c_at_frame(k), sc.max_iterations, sc.escape_radius, stats=st)
+        total += st["iterations"]
+    return total
+
+
+def cal(**kw) -> E.Calibration:
+    base = dict(kernel_s_per_giter=1.0, kernel_s_per_msample=0.01, colour_s_per_msample=0.005,
+                local_cores=2, local_efficiency=0.9, machine="m", kernel_version="k",
+                measured_at="now")
+    base.update(kw)
+    return E.Calibration(**base)
+
+
+def work(**kw) -> E.WorkSample:
+    base = dict(frames=1800, samples_per_frame=1080 * 1080, executed_giter=50.0,
+                useful_giter=100.0, computed_msamples=1050.0, rel_error=0.02, sampled_frames=24,
+                sample_side_px=(310, 310), encode_cpu_s_per_mpx=0.04, sample_s=1.0)
+    base.update(kw)
+    return E.WorkSample(**base)
+
+
+def test_sample_frames_are_stratified_and_in_range():
+    ks = E.sample_frame_indices(1800, 24)
+    assert len(ks) == 24 == len(set(ks))
+    assert ks == sorted(ks) and 0 <= ks[0] < 75 and 1725 <= ks[-1] < 1800
+    assert E.sample_frame_indices(5, 24) == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("w,h", [(1080, 1080), (3840, 2160), (1921, 1081), (100, 50)])
+def test_sample_size_keeps_aspect_and_parity(w, h):
+    sw, sh = E.sample_size(w, h, 96_000)
+    assert sw * sh <= 96_000 * 1.05 or (sw, sh) == (w, h)
+    assert sw % 2 == w % 2 and sh % 2 == h % 2
+    assert abs(sw / sh - w / h) < 0.05 * (w / h)
+
+
+def test_full_size_sample_counts_exactly_what_the_render_executes():
+    sc = scene(w=64, h=48, frames=10)  # small enough that the sample IS the render
+    ws = E.sample_work(sc, probe_encoder=False)
+    assert ws.sample_side_px == (64, 48) and ws.sampled_frames == 10
+    assert ws.executed_giter * 1e9 == pytest.approx(true_executed(sc), rel=1e-12)
+    assert ws.useful_giter >= ws.executed_giter
+
+
+def test_reduced_sample_is_within_its_error_of_the_true_work():
+    sc = scene(w=360, h=360, it=200, frames=60)
+    ws = E.sample_work(sc, n_frames=12, max_samples=90 * 90)
+    assert ws.sample_side_px[0] < 360
+    truth = true_executed(sc) / 1e9
+    err = abs(ws.executed_giter / truth - 1)
+    assert err < max(0.10, 3 * ws.rel_error), (err, ws.rel_error)
+    assert ws.computed_msamples == pytest.approx(360 * 180 * 60 / 1e6)
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg on PATH")
+def test_encoder_probe_measures_a_positive_cost():
+    per_mpx = E.measure_encode(scene(w=128, h=128, frames=20), frames=8, max_samples=128 * 128)
+    assert 0 < per_mpx < 5
+
+
+def test_efficiency_model():
+    assert E.efficiency(1) == 1.0
+    assert E.efficiency(48) == pytest.approx(1 / (1 + 0.01 * 47))
+    assert E.efficiency(8) > E.efficiency(48) > 0.5
+
+
+def test_render_seconds_is_core_seconds_over_cores():
+    c, w = cal(), work()
+    sc = scene(w=1080, h=1080, frames=1800)
+    kernel, colour, encode = E.core_seconds(w, sc, c)
+    assert kernel == pytest.approx(50.0 * 1.0 + 1050.0 * 0.01)
+    assert colour == pytest.approx(1080 * 1080 * 1800 / 1e6 * 0.005)
+    assert encode == pytest.approx(1080 * 1080 * 1800 / 1e6 * 0.04)
+    r = E.render_seconds(w, sc, c, 16, core_speed=0.5)
+    expect = E.RENDER_START_S + (kernel / E.efficiency(16) + colour + encode) / (16 * 0.5)
+    assert r == pytest.approx(expect)
+    assert E.render_seconds(w, sc, c, 32, 0.5) < r
+
+
+def test_plan_row_applies_the_billing_rule():
+    plans = offline_plans()
+    p = resolve_plan("dedicated-4", plans)
+    sc = scene(w=1080, h=1080, frames=1800)
+    oh = E.overheads([], E.output_bytes(sc))
+    row = E.plan_row(p, work(), sc, cal(), oh)
+    assert row.speed_source == "calibration x plan factor"
+    assert row.total_s == pytest.approx(row.setup_s + row.render_s + row.download_s)
+    assert row.lifetime_s == pytest.approx(row.total_s + oh.delete_s)
+    assert row.billed_hours == math.ceil(row.lifetime_s / 3600)
+    assert row.cost_usd == pytest.approx(row.billed_hours * p.price_hourly_usd)
+    big = E.plan_row(p, work(executed_giter=50_000.0), sc, cal(), oh)
+    assert big.billed_hours > 1 and big.cost_usd == pytest.approx(
+        min(big.billed_hours * p.price_hourly_usd, p.price_monthly_usd))
+
+
+def test_run_records_take_precedence_for_their_plan_only():
+    plans = offline_plans()
+    p = resolve_plan("dedicated-8", plans)
+    sc = scene(w=1080, h=1080, frames=1800)
+    records = [
+        {"plan": "dedicated-8", "status": "completed", "render_throughput_giter_s": 10.0},
+        {"plan": "dedicated-8", "status": "completed", "render_throughput_giter_s": 30.0},
+        {"plan": "dedicated-8", "status": "failed", "render_throughput_giter_s": 0.001},
+        {"plan": "dedicated-48", "status": "completed", "render_throughput_giter_s": 99.0},
+    ]
+    oh = E.overheads(records, 0)
+    row = E.plan_row(p, work(useful_giter=100.0), sc, cal(), oh, records)
+    assert row.speed_source == "records"
+    assert row.render_s == pytest.approx(E.RENDER_START_S + 100.0 / 20.0)
+    other = E.plan_row(resolve_plan("dedicated-4", plans), work(), sc, cal(), oh, records)
+    assert other.speed_source != "records"
+
+
+def test_overheads_from_records_else_defaults():
+    d = E.overheads([], output_bytes=25e6, upload_bytes=10_000_000)
+    assert d.source == "defaults"
+    assert d.bootstrap_s == E.DEFAULT_PHASES_S["bootstrap"]
+    assert d.upload_s == pytest.approx(E.RSYNC_START_S + 10e6 / E.UPLOAD_BYTES_PER_S)
+    assert d.download_s == pytest.approx(E.RSYNC_START_S + 25e6 / E.DOWNLOAD_BYTES_PER_S)
+    recs = [{"status": "completed", "phases_s": {"create": 5, "boot": 30, "bootstrap": 60}},
+            {"status": "completed", "phases_s": {"create": 7, "boot": 40, "bootstrap": 80}},
+            {"status": "failed", "phases_s": {"create": 999}}]
+    r = E.overheads(recs, 0)
+    assert (r.create_s, r.boot_s, r.bootstrap_s) == (6, 35, 70)
+    assert r.ssh_s == E.DEFAULT_PHASES_S["ssh"] and r.source == "records+defaults"
+    assert r.setup_s == pytest.approx(r.create_s + r.boot_s + r.ssh_s + r.bootstrap_s
+                                      + r.upload_s)
+
+
+def _row(plan, total_s, hourly, vcpus=4):
+    lifetime = total_s + 10
+    hours = math.ceil(lifetime / 3600)
+    return E.PlanEstimate(plan, plan, vcpus, hourly, 200, total_s - 200, 0, 0, total_s,
+                          lifetime, hours, hours * hourly, "x", "defaults")
+
+
+def test_hour_warnings_near_an_hour_and_cheaper_plan_within_the_hour():
+    near = _row("dedicated-8", 3500, 0.216)
+    slow = _row("dedicated-2", 2 * 3600, 0.054 * 6)  # 3 billed hours at a high rate
+    fast = _row("dedicated-16", 1800, 0.432)
+    w = E.hour_warnings([near, slow, fast])
+    assert any(x.startswith("dedicated-8:") and "billed hour 2" in x for x in w)
+    # The cheapest plan that fits in fewer hours is suggested (dedicated-8 at $0.22).
+    assert any(x.startswith("dedicated-2 bills 3 h") and "dedicated-8 finishes within 1 h "
+               "for $0.22" in x for x in w)
+    assert E.hour_warnings([fast]) == []
+
+
+def test_local_nearly_as_fast():
+    loc = replace(_row("local", 95, 0.0), plan="local")
+    assert E.local_is_nearly_as_fast(loc, _row("dedicated-48", 250, 1.296))
+    assert E.local_is_nearly_as_fast(loc, _row("dedicated-48", 80, 1.296))  # within 2 min
+    assert not E.local_is_nearly_as_fast(replace(loc, total_s=3000),
+                                         _row("dedicated-48", 400, 1.296))
+
+
+def test_calibration_is_cached_per_machine_and_kernel(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(E, "measure_kernel", lambda n: calls.append(n) or (1.1, 0.01, 0.004, 0.9))
+    a = E.calibrate(cores=2, cache=tmp_path)
+    b = E.calibrate(cores=2, cache=tmp_path)
+    assert calls == [2] and a == b and a.kernel_s_per_giter == 1.1
+    monkeypatch.setattr(E, "kernel_version", lambda: "changedkernel")
+    E.calibrate(cores=2, cache=tmp_path)
+    assert calls == [2, 2]
+    assert len(list(tmp_path.glob("calibration-*.json"))) == 2
+    E.calibrate(cores=2, cache=tmp_path, refresh=True)
+    assert len(calls) == 3
+
+
+@pytest.mark.slow
+def test_real_calibration_gives_plausible_speeds(tmp_path):
+    c = E.calibrate(cache=tmp_path)
+    assert 0.05 < c.kernel_s_per_giter < 20  # 0.05..20 s per G iterations per core
+    assert 0 <= c.kernel_s_per_msample < 1
+    assert E.MIN_LOCAL_EFFICIENCY <= c.local_efficiency <= 1
