@@ -48,8 +48,9 @@ def cli_args(ov: Overrides) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a quarter of the frames")
+    ap.add_argument("--recalibrate", action="store_true", help="measure, ignoring the cache")
     args = ap.parse_args()
-    cal = calibrate()
+    cal = calibrate(refresh=args.recalibrate)
     print(f"# {platform.processor() or platform.machine()}, {cal.local_cores} cores, "
           f"calibration {cal.measured_at}: {1 / cal.kernel_s_per_giter:.2f} G exec it/s/core, "
           f"{cal.kernel_s_per_msample * 1e3:.1f} ms/M samples, local efficiency "

@@ -120,9 +120,14 @@ def test_render_seconds_is_core_seconds_over_cores():
     assert colour == pytest.approx(1080 * 1080 * 1800 / 1e6 * 0.005)
     assert encode == pytest.approx(1080 * 1080 * 1800 / 1e6 * 0.04)
     r = E.render_seconds(w, sc, c, 16, core_speed=0.5)
-    expect = E.RENDER_START_S + (kernel / E.efficiency(16) + colour + encode) / (16 * 0.5)
+    expect = E.RENDER_START_S + (kernel + colour + encode) / (16 * 0.5)
     assert r == pytest.approx(expect)
     assert E.render_seconds(w, sc, c, 32, 0.5) < r
+    # A kernel-bound render is limited by the kernel at its parallel efficiency.
+    heavy = work(executed_giter=50_000.0)
+    k2, _, _ = E.core_seconds(heavy, sc, c)
+    assert E.render_seconds(heavy, sc, c, 16, 0.5, eff=0.5) == pytest.approx(
+        E.RENDER_START_S + k2 / 0.5 / (16 * 0.5))
 
 
 def test_plan_row_applies_the_billing_rule():
