@@ -13,6 +13,7 @@ from typing import Any, TextIO
 from launcher.config import RunConfig
 from launcher.estimate import (
     Estimate,
+    PlanEstimate,
     WorkSample,
     estimate_scene,
     local_is_nearly_as_fast,
@@ -58,6 +59,12 @@ def print_estimate(scene: Scene, cfg: RunConfig, *, only_plan: str | None = None
     else:
         print_table(est, deadline_s, out)
     return est
+
+
+def plan_estimate(scene: Scene, plan: Plan, output_dir: Path | None = Path("output"),
+                  upload_bytes: int | None = None) -> PlanEstimate:
+    """The plan's row alone: for --max-cost (costguard.check_before_start(row.cost_usd, cap))."""
+    return build_estimate(scene, [plan], output_dir, upload_bytes).rows[0]
 
 
 def estimate_line(scene: Scene, plan: Plan, output_dir: Path | None = Path("output"),

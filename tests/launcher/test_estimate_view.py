@@ -154,3 +154,14 @@ def test_estimate_line_and_local_is_better(fixed, monkeypatch):
     monkeypatch.setattr(estimate_cli, "sample_work", lambda s: work(20_000.0))
     assert not estimate_cli.local_is_better(scene(), p, output_dir=Path(fixed))
     assert "render locally" not in estimate_cli.estimate_line(scene(), p, output_dir=fixed)
+
+
+def test_max_cost_refuses_from_the_plan_estimate(fixed, monkeypatch):
+    from launcher.costguard import CostCapExceeded, check_before_start
+
+    monkeypatch.setattr(estimate_cli, "sample_work", lambda s: work(47.0))
+    row = estimate_cli.plan_estimate(scene(), plans("dedicated-48")[0], output_dir=fixed)
+    assert row.cost_usd == pytest.approx(1.296)  # one billed hour
+    check_before_start(row.cost_usd, 2.00)
+    with pytest.raises(CostCapExceeded):
+        check_before_start(row.cost_usd, 1.00)
