@@ -368,8 +368,9 @@ def hour_warnings(rows: Sequence[PlanEstimate], near_s: float = NEAR_HOUR_S) -> 
                        f"{spare / 60:.0f} min short of billed hour {r.billed_hours + 1}; "
                        f"a slow setup would add ${r.price_hourly_usd:.2f}")
         if r.billed_hours > 1:
+            # Fewer billed hours for no more money (ties too: the same bill, an hour sooner).
             better = [o for o in cloud if o.billed_hours < r.billed_hours
-                      and o.cost_usd < r.cost_usd]
+                      and o.cost_usd <= r.cost_usd + 1e-9]
             if better:
                 b = min(better, key=lambda o: (o.cost_usd, o.total_s))
                 out.append(f"{r.plan} bills {r.billed_hours} h (${r.cost_usd:.2f}); {b.plan} "

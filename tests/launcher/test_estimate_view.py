@@ -165,3 +165,22 @@ def test_max_cost_refuses_from_the_plan_estimate(fixed, monkeypatch):
     check_before_start(row.cost_usd, 2.00)
     with pytest.raises(CostCapExceeded):
         check_before_start(row.cost_usd, 1.00)
+
+
+def test_launcher_estimate_command_prints_json_rows(fixed, monkeypatch):
+    """The real `launcher estimate` command; its price fetch is replaced by the snapshot so the
+    test never leaves this machine."""
+    from typer.testing import CliRunner
+
+    import launcher.cli as cli
+
+    monkeypatch.setattr(cli, "_plans_online_or_snapshot", offline_plans)
+    monkeypatch.setattr(estimate_cli, "sample_work",
+                        lambda s: E.sample_work(s, probe_encoder=False))
+    root = Path(__file__).resolve().parents[2]
+    res = CliRunner().invoke(cli.app, ["estimate", "--config", str(root / "examples/quick.toml"),
+                                       "--plan", "dedicated-4", "--num-frames", "8", "--json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    assert [r["plan"] for r in rows] == ["local", "dedicated-4"]
+    assert rows[1]["billed_hours"] == 1 and rows[1]["cost_usd"] == pytest.approx(0.108)
