@@ -141,6 +141,8 @@ def plans(
 def _plans_online_or_snapshot() -> list[Any]:
     from provision.plans import offline_plans, plans_from_api
 
+    if _token_or_none() is None:  # no account configured: no network, the snapshot
+        return list(offline_plans())
     try:
         return list(plans_from_api(_cloud(require_token=False)))
     except Exception:  # noqa: BLE001 - an offline laptop still gets the snapshot
@@ -287,11 +289,24 @@ def run(
                       keep_frames=keep_frames)
     hooks = ConsoleHooks(verbose=verbose)
     _show_plan(scene, cfg, checked)
+    priced = checked.plan.in_region(checked.region)
+    if cfg.max_cost_usd is not None:
+        from launcher.costguard import check_before_start
+        from launcher.estimate_cli import plan_estimate
+
+        row = plan_estimate(scene, priced, cfg.output_dir, checked.upload_bytes)
+        check_before_start(row.cost_usd, cfg.max_cost_usd)
     if dry_run:
         typer.echo("dry run: everything checks out; nothing was created")
         return
-    _confirm(f"rent {checked.plan.alias} ({checked.plan.type_id}) at "
-             f"${checked.plan.price_hourly_usd:.3f}/h now?", yes)
+    from launcher.estimate_cli import local_is_better
+
+    question = (f"rent {checked.plan.alias} ({checked.plan.type_id}) at "
+                f"${priced.price_hourly_usd:.3f}/h now?")
+    if local_is_better(scene, priced, cfg.output_dir):
+        question = ("this machine renders it about as fast for $0 (`renderer render`); "
+                    + question.replace(" now?", " anyway?"))
+    _confirm(question, yes)
     record = Job(spec, cloud, hooks).run()
     out = record.outputs[0]["path"] if record.outputs else "-"
     typer.echo(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import string
 import time
@@ -22,6 +23,8 @@ from provision.errors import DeleteError, ProvisionError
 from provision.plans import Plan
 
 TAG = "juliafarm"
+# The renderer's closing summary: "speed 20.3 frames/s, 1.57 G iterations/s (...)".
+THROUGHPUT = re.compile(r"([\d.]+) G iterations/s")
 PASSWORD_ALPHABET = string.ascii_letters + string.digits + "-_.+=@%"
 
 
@@ -248,13 +251,29 @@ class Job:
                 self.record.frames_rendered = p.frames_done
                 self.hooks.progress(p.frames_done, p.frames_total, p.fps)
                 return
+            rate = THROUGHPUT.search(line)
+            if rate is not None:  # the renderer's summary: measured speed for later estimates
+                self.record.render_throughput_giter_s = float(rate.group(1))
             cores = parse_cores(line)
             if cores is not None and host.cores is None:
                 host.cores = cores
                 self.record.cores = cores
                 self.hooks.message(f"server renders on {cores} cores")
 
-        code = stream(argv, on_line, timeout_s=self.spec.render_timeout_s)
+        timeout_s, guard = self.spec.render_timeout_s, None
+        if self.spec.max_cost_usd is not None:
+            from launcher.costguard import CostGuard
+
+            guard = CostGuard(self.spec.plan, self.spec.max_cost_usd)
+            left = guard.remaining_s(self._lifetime_s())
+            timeout_s = left if timeout_s is None else min(timeout_s, left)
+        started = time.monotonic()
+        code = stream(argv, on_line, timeout_s=max(0.0, timeout_s) if timeout_s else timeout_s)
+        if guard is not None and guard.should_stop(self._lifetime_s()):
+            raise LauncherError(
+                f"--max-cost ${self.spec.max_cost_usd:.2f}: stopped the render after "
+                f"{time.monotonic() - started:.0f}s so the instance is deleted within "
+                f"{guard.allowed_hours} billed hour(s); finished segments are pulled back")
         if code != 0:
             last = next((x for x in reversed(tail) if x.strip()), "no output")
             raise LauncherError(f"render failed on the server (exit {code}): {last}")
@@ -335,6 +354,9 @@ class Job:
             f"deleted instance {instance.id}; billed {self.record.billed_hours} h = "
             f"${self.record.cost_usd:.2f}"
         )
+
+    def _lifetime_s(self) -> float:
+        return time.monotonic() - (self._created_at or time.monotonic())
 
     def _account(self, instance: InstanceInfo) -> None:
         lifetime = (datetime.now(UTC) - instance.created).total_seconds()

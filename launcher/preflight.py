@@ -68,7 +68,18 @@ def preflight(scene: Scene, cfg: RunConfig, cloud: Any) -> Checked:
     if problems or plan is None:
         raise PreflightFailed("; ".join(problems) if len(problems) == 1
                               else f"{len(problems)} problems: " + " | ".join(problems))
-    return Checked(plan, region, upload_dir, exclude_file, size)
+    return Checked(plan, region, upload_dir, exclude_file, size,
+                   _estimate_line(scene, plan.in_region(region), cfg, size))
+
+
+def _estimate_line(scene: Scene, plan: Plan, cfg: RunConfig, upload_bytes: int) -> str:
+    """The plan's time and cost next to this machine's; an estimate never blocks a run."""
+    try:
+        from launcher.estimate_cli import estimate_line
+
+        return estimate_line(scene, plan, cfg.output_dir, upload_bytes)
+    except Exception as exc:  # noqa: BLE001 - the run does not depend on the estimate
+        return f"estimate unavailable: {' '.join(str(exc).split())[:160]}"
 
 
 def build_spec(scene: Scene, scene_path: Path, cfg: RunConfig, checked: Checked,

@@ -235,3 +235,18 @@ def test_sigkill_leaves_an_instance_that_cleanup_removes(fake_linode_hosts, tmp_
                           text=True, timeout=120, stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stderr
     assert_nothing_left(fake)
+
+
+def test_max_cost_stops_the_render_in_time_and_deletes(fake_linode_hosts, tmp_path,
+                                                       monkeypatch) -> None:
+    from launcher import costguard
+
+    fake = fake_linode_hosts
+    # An hour is too long for a test: the guard's stop point comes 25 s into the lifetime.
+    monkeypatch.setattr(costguard.CostGuard, "stop_at_lifetime_s", property(lambda self: 25.0))
+    job = make_job(fake, tmp_path, frames=300, max_cost_usd=0.10,
+                   render_args=("--num-steps", "480", "--max-iterations", "5000"))
+    with pytest.raises(LauncherError, match="--max-cost"):
+        job.run()
+    assert job.record.lifetime_s is not None and job.record.lifetime_s < 60
+    assert_nothing_left(fake)

@@ -79,13 +79,17 @@ class NamespaceHostBackend:
 
     def start(self, spec: HostSpec) -> None:
         iid = spec.instance_id
-        netns = f"jf-{iid}"
-        veth = f"jfv{iid % 10**9}"[:15]
-        root = STATE / "hosts" / str(iid)
+        # Names derive from the public address as well as the id: emulators running at once
+        # (two test sessions) reuse ids, but never an address (the emulator claims each one).
+        octets = spec.ipv4.split(".")
+        netns = f"jf-{iid}-{octets[2]}-{octets[3]}"
+        veth = f"jfv{octets[2]}x{octets[3]}"
+        root = host_root(iid, spec.ipv4)
         host = _Host(spec, netns, veth, root, root / "merged")
         with self._lock:
             self._hosts[iid] = host
         try:
+            _remove_host_dir(root)  # a leftover of a killed test run holding this address
             self._network(host)
             self._filesystem(host)
             self._configure(host)
@@ -112,19 +116,17 @@ class NamespaceHostBackend:
                 host.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 pass
-        for mount in (host.merged / "dev", host.merged):
-            if os.path.ismount(mount):
-                _sh("umount", "-l", str(mount), check=False)
         _sh("ip", "netns", "del", host.netns, check=False)
         _sh("ip", "link", "del", host.veth, check=False)
-        shutil.rmtree(host.root, ignore_errors=True)
+        _remove_host_dir(host.root)
 
     def close(self) -> None:
         with self._lock:
             ids = list(self._hosts)
         for iid in ids:
             self.stop(iid)
-        if self._made_bridge:
+        others = [n for n in _sh("ip", "netns", "list").stdout.split() if n.startswith("jf-")]
+        if self._made_bridge and not others:  # another test session may still be using it
             _sh("ip", "link", "del", BRIDGE, check=False)
 
     def running(self) -> set[int]:
@@ -216,6 +218,43 @@ class NamespaceHostBackend:
                     return
             time.sleep(0.1)
         raise RuntimeError(f"sshd of {h.spec.label} did not come up")
+
+
+def host_root(instance_id: int, ipv4: str) -> Path:
+    """Where the host's overlay (upper, work, merged) lives while it runs."""
+    return STATE / "hosts" / f"{instance_id}-{ipv4}"
+
+
+def _remove_host_dir(root: Path) -> None:
+    """Unmount every mount under `root` (deepest first; mounts may be stacked) and remove it.
+
+    Never rmtree while something is still mounted below: a bind of /dev would be emptied."""
+    if not root.exists():
+        return
+    for _ in range(20):
+        mounts = _mounts_under(root)
+        if not mounts:
+            break
+        for mount in mounts:
+            _sh("umount", "-l", mount, check=False)
+    else:
+        raise RuntimeError(f"cannot unmount everything under {root}")
+    for attempt in range(10):
+        shutil.rmtree(root, ignore_errors=True)
+        if not root.exists():
+            return
+        time.sleep(0.2 * (attempt + 1))  # a dying mount namespace may pin the dir briefly
+    raise RuntimeError(f"cannot remove {root}")
+
+
+def _mounts_under(root: Path) -> list[str]:
+    prefix = str(root.resolve()) + "/"
+    found = []
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        point = line.split()[1].replace("\\040", " ")
+        if point.startswith(prefix):
+            found.append(point)
+    return sorted(found, key=len, reverse=True)
 
 
 def _ns_init_pid(unshare_pid: int) -> int | None:

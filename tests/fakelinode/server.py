@@ -14,6 +14,7 @@ import copy
 import ipaddress
 import json
 import math
+import os
 import re
 import secrets
 import threading
@@ -35,6 +36,8 @@ LABEL_RE = re.compile(r"^[a-zA-Z]((?!--|__|\.\.)[a-zA-Z0-9-_.])+$")
 PUBLIC_NET = ipaddress.ip_network("203.0.113.0/24")
 PRIVATE_NET = ipaddress.ip_network("198.51.100.0/24")
 FIRST_HOST = 10
+# Addresses held by running emulators on this machine (one file per address, holding a pid).
+CLAIMS = Path(os.environ.get("JULIAFARM_FAKELINODE_CLAIMS", "/tmp/juliafarm-fakelinode-ips"))
 # Filterable fields per collection (x-linode-filterable in the spec, plus what the SDK sends).
 FILTERABLE = {
     "linode/instances": {"id", "label", "tags", "region", "type", "image", "group", "status"},
@@ -125,6 +128,7 @@ class FakeLinode:
         self._servers: list[ThreadingHTTPServer] = []
         self._threads: list[threading.Thread] = []
         self._host_api_bind = host_api_bind
+        self._claims: list[Path] = []
         self.url = ""
         self.host_api_url = ""  # how instances reach the API (issue 6's watchdog)
         self._add_token(self.master_token, "master", "*", None)
@@ -178,6 +182,8 @@ class FakeLinode:
         for iid in ids:
             self.backend.stop(iid)
         self.backend.close()
+        for claim in self._claims:
+            claim.unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ test helpers
 
@@ -448,12 +454,10 @@ class FakeLinode:
                 raise ApiFailure(400, ("Firewall not found", "firewall_id"))
             iid = self._next_id["linode"]
             self._next_id["linode"] += 1
-            public = str(PUBLIC_NET[self._next_public])
-            self._next_public += 1
+            public = self._claim(PUBLIC_NET, "_next_public")
             private = None
             if body.get("private_ip"):
-                private = str(PRIVATE_NET[self._next_private])
-                self._next_private += 1
+                private = self._claim(PRIVATE_NET, "_next_private")
             now = self.clock()
             booted = body.get("booted", image is not None)
             data = _instance_json(iid, label, ltype, region, image, public, private,
@@ -476,6 +480,29 @@ class FakeLinode:
                 threading.Thread(target=self._boot, args=(iid, boot_event, True),
                                  daemon=True).start()
             return copy.deepcopy(data)
+
+    def _claim(self, net: ipaddress.IPv4Network, counter: str) -> str:
+        """The next address no other emulator on this machine holds (test runs may overlap:
+        two hosts with one address would answer each other's SSH)."""
+        CLAIMS.mkdir(parents=True, exist_ok=True)
+        while True:
+            n = getattr(self, counter)
+            if n >= net.num_addresses - 1:
+                raise ApiFailure(400, ("No addresses left in the test range", None))
+            setattr(self, counter, n + 1)
+            address = str(net[n])
+            claim = CLAIMS / address
+            try:
+                fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                if _alive(claim):
+                    continue
+                claim.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            self._claims.append(claim)
+            return address
 
     def _boot(self, iid: int, event: dict[str, Any], provisioning: bool) -> None:
         if provisioning:
@@ -805,6 +832,14 @@ def _instance_json(iid: int, label: str, ltype: dict[str, Any], region: str, ima
         "capabilities": [], "interface_generation": "legacy_config",
         "maintenance_policy": "linode/migrate", "locks": [],
     }
+
+
+def _alive(claim: Path) -> bool:
+    try:
+        os.kill(int(claim.read_text() or "0"), 0)
+        return True
+    except (ValueError, OSError):
+        return False
 
 
 def _weak(password: str) -> bool:

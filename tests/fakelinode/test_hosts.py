@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from linode_api4 import LinodeClient
 
+from tests.fakelinode.hosts import host_root
+
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
 
@@ -49,11 +51,12 @@ def test_host_runs_sshd_with_the_run_key_and_is_removed_on_delete(fake_linode_ho
     assert ip in out and "198.51.100.10" in out
     assert "default" not in out  # no route out of the test ranges
     assert "ffmpeg" in _ssh(key, known, ip, "command -v ffmpeg python3 rsync sudo ufw").stdout
+    assert host_root(inst.id, ip).is_dir()
     inst.delete()
     fake.wait_status(inst.id, "gone")
     assert subprocess.run(["ip", "netns", "list"], capture_output=True,
                           text=True).stdout.count(f"jf-{inst.id}") == 0
-    assert not Path(f"/var/lib/juliafarm-fakelinode/hosts/{inst.id}").exists()
+    assert not host_root(inst.id, ip).exists()
     assert fake.ledger.running() == []
 
 
