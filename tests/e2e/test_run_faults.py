@@ -7,6 +7,7 @@ one deleted (billed, but not billing). Root only: the hosts are network namespac
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -22,7 +23,7 @@ from launcher.job import Hooks, Job
 from launcher.preflight import build_spec, preflight
 from provision import ssh
 from provision.cloud import LinodeCloud
-from provision.errors import CapacityError, ProvisionError, SshError
+from provision.errors import BootstrapError, CapacityError, ProvisionError, SshError
 from provision.retry import RetryPolicy
 from renderer.scene import load_scene
 from tests.e2e.test_launcher_run import SCENE
@@ -71,6 +72,37 @@ def _run(host, user: str, command: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
 
 
+def _password_login_offered(host) -> bool:
+    """Ask sshd which methods it offers when the client has no key: a real probe, not config."""
+    probe = subprocess.run(
+        ["ssh", "-o", "BatchMode=yes", "-o", "PubkeyAuthentication=no",
+         "-o", "PreferredAuthentications=password,keyboard-interactive",
+         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+         "-o", "ConnectTimeout=10", "-l", "root", host.address, "true"],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    offered = probe.stderr.rsplit("Permission denied (", 1)[-1]
+    assert probe.returncode != 0 and "publickey" in offered, probe.stderr
+    return "password" in offered or "keyboard-interactive" in offered
+
+
+def _reachable_from_outside(host) -> dict[int, bool]:
+    """Start a listener on 8000 on the host, check it works from inside, then try 22 and 8000
+    from this machine (outside the host's firewall)."""
+    _run(host, "juliafarm", "nohup python3 -m http.server 8000 >/dev/null 2>&1 &")
+    inside = _run(host, "juliafarm", "for i in $(seq 50); do python3 -c \"import socket; "
+                  "socket.create_connection(('127.0.0.1', 8000), 1)\" && exit 0; sleep 0.1; "
+                  "done; exit 1")
+    assert inside.returncode == 0, "the probe listener did not start on the host"
+    result = {}
+    for port in (22, 8000):
+        try:
+            socket.create_connection((host.address, port), timeout=3).close()
+            result[port] = True
+        except OSError:
+            result[port] = False
+    return result
+
+
 def test_the_host_is_locked_down_and_got_only_what_it_should(fake_linode_hosts, tmp_path,
                                                              monkeypatch) -> None:
     fake = fake_linode_hosts
@@ -100,6 +132,8 @@ def test_the_host_is_locked_down_and_got_only_what_it_should(fake_linode_hosts, 
             "files": _run(host, "juliafarm", f"cd {layout.project} && find . -maxdepth 2"
                           ).stdout,
             "nproc": _run(host, "juliafarm", "nproc").stdout.strip(),
+            "password": _password_login_offered(host),
+            "ports": _reachable_from_outside(host),
         }
 
     hooks = Inspect(check)
@@ -116,6 +150,8 @@ def test_the_host_is_locked_down_and_got_only_what_it_should(fake_linode_hosts, 
     assert "Status: active" in r["ufw"] and "deny (incoming)" in r["ufw"]
     allowed = [line for line in r["ufw"].splitlines() if "ALLOW" in line]
     assert allowed and all("OpenSSH" in line for line in allowed)  # only port 22
+    assert r["password"] is False  # sshd offers only publickey, to anyone
+    assert r["ports"] == {22: True, 8000: False}  # a listening service stays unreachable
     assert "ffmpeg" in r["tools"] and "venv/bin/python" in r["tools"]
     files = r["files"].split()
     assert "./renderer" in files and "./pyproject.toml" in files
@@ -155,6 +191,21 @@ def test_ssh_never_ready(fake_linode_hosts, tmp_path) -> None:
     fake.faults.ssh_never_up()
     with pytest.raises(SshError):
         make_job(fake, tmp_path, ssh_timeout_s=6).run()
+    assert_nothing_left(fake)
+
+
+def test_a_failing_bootstrap_command_is_reported_and_deletes(fake_linode_hosts,
+                                                             tmp_path) -> None:
+    fake = fake_linode_hosts
+    # This host lacks ffmpeg (and its cached .deb), so bootstrap must apt-get it, and the test
+    # network has no mirror.
+    fake.faults.at_first_boot("dpkg --purge --force-depends ffmpeg >/dev/null 2>&1 && "
+                              "rm -f /var/cache/apt/archives/ffmpeg_*.deb")
+    with pytest.raises(BootstrapError, match="apt-get") as failed:
+        make_job(fake, tmp_path).run()
+    assert len(str(failed.value).splitlines()) == 1
+    record = next((tmp_path / "out" / "runs").glob("*.json")).read_text()
+    assert '"failed"' in record and "apt-get" in record
     assert_nothing_left(fake)
 
 

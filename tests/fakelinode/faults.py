@@ -26,6 +26,7 @@ class Faults:
     boot_delay_s: float | None = None
     ssh_never_up_next: int = 0
     fail_boot_next: int = 0
+    first_boot_commands: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def rate_limit(self, method: str = "*", path: str = ".*", count: int = 1,
@@ -50,6 +51,17 @@ class Faults:
     def ssh_never_up(self, count: int = 1) -> None:
         with self._lock:
             self.ssh_never_up_next += count
+
+    def at_first_boot(self, command: str) -> None:
+        """The next instance's image runs `command` (a shell line, as root) before sshd starts:
+        a machine that differs from the stock image, e.g. with a package missing."""
+        with self._lock:
+            self.first_boot_commands.append(command)
+
+    def take_first_boot_commands(self) -> tuple[str, ...]:
+        with self._lock:
+            taken, self.first_boot_commands = tuple(self.first_boot_commands), []
+            return taken
 
     def _add(self, rule: ErrorRule) -> None:
         with self._lock:

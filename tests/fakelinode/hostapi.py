@@ -18,6 +18,7 @@ class HostSpec:
     authorized_keys: tuple[str, ...]
     user_data: bytes | None = field(default=None, repr=False)  # decoded metadata.user_data
     ssh_never_up: bool = False      # fault: the machine boots but sshd never answers
+    first_boot_commands: tuple[str, ...] = ()  # fault: run as root before sshd starts
     environment: dict[str, str] = field(default_factory=dict)  # e.g. {"api_url": ...}
     # The attached Cloud Firewall's rules (the API's `rules` object), or None: the host enforces it.
     firewall_rules: dict[str, Any] | None = None

@@ -178,6 +178,8 @@ class NamespaceHostBackend:
         main.write_text(main.read_text() + "\nHostKey /etc/ssh/ssh_host_ed25519_key\n"
                         "PermitRootLogin yes\nPasswordAuthentication yes\nUseDNS no\n")
         (m / "run" / "sshd").mkdir(parents=True, exist_ok=True)
+        for command in spec.first_boot_commands:
+            _sh("chroot", str(m), "/bin/sh", "-c", command)
 
     def _firewall(self, h: _Host) -> None:
         rules = h.spec.firewall_rules
