@@ -7,6 +7,8 @@ instance billed and deleted, whatever happened.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -90,8 +92,20 @@ def test_run_renders_remotely_pulls_and_deletes(fake_linode_hosts, tmp_path) -> 
     assert fake.ledger.running() == [] and fake.instances() == []
     assert entries[0].type_id == "g6-dedicated-2"
     assert fake.master_token not in log
-    record = next((out / "runs").glob("*.json")).read_text()
-    assert fake.master_token not in record and '"deleted": true' in record
+    text = next((out / "runs").glob("*.json")).read_text()
+    assert fake.master_token not in text
+    record = json.loads(text)
+    assert record["status"] == "completed" and record["deleted"] is True
+    assert record["instance_id"] == entries[0].instance_id and record["region"] == "us-east"
+    assert record["plan"] == "dedicated-2" and record["frames"] == 12
+    assert record["cores"] >= 1 and record["frames_rendered"] == 12  # cores: see test_run_faults
+    assert {"create", "ssh", "bootstrap", "sync", "render", "pull", "delete"} <= set(
+        record["phases_s"])
+    output = record["outputs"][0]
+    assert Path(output["path"]) == video
+    assert output["sha256"] == hashlib.sha256(video.read_bytes()).hexdigest()
+    assert record["billed_hours"] == 1
+    assert record["cost_usd"] == pytest.approx(entries[0].charge_usd(entries[0].deleted))
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
