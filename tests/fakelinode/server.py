@@ -209,6 +209,16 @@ class FakeLinode:
         with self._lock:
             return [copy.deepcopy(f) for f in self._firewalls.values()]
 
+    def ledger_view(self) -> dict[str, Any]:
+        """The billing ledger and the live instances (GET /v4/_fake/ledger, for people)."""
+        now = self.clock()
+        rows = [{"instance_id": e.instance_id, "label": e.label, "type": e.type_id,
+                 "created": iso(e.created), "deleted": iso(e.deleted) if e.deleted else None,
+                 "deleted_by": e.deleted_by, "billed_hours": e.billed_hours(now),
+                 "charge_usd": e.charge_usd(now)} for e in self.ledger.entries()]
+        return {"ledger": rows, "total_usd": self.ledger.total_usd(),
+                "instances": self.instances()}
+
     def tokens(self) -> list[Token]:
         with self._lock:
             return list(self._tokens.values())
@@ -334,6 +344,8 @@ class FakeLinode:
                 return 200, self._page("devices", devices, query, None)
             case ("POST", ["networking", "firewalls", fid, "devices"]):
                 return 200, self._attach(fid, body)
+            case ("GET", ["_fake", "ledger"]) if token is not None and token.scopes == "*":
+                return 200, self.ledger_view()
             case ("GET", ["tags"]):
                 return 200, self._page("tags", self._tags(), query, None)
             case ("GET", ["tags", label]):

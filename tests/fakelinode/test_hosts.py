@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -30,6 +31,23 @@ def _ssh(key: Path, known: Path, ip: str, command: str, user: str = "root",
         capture_output=True, text=True, timeout=60, check=check, stdin=subprocess.DEVNULL)
 
 
+def _mounts_under(root: Path) -> list[str]:
+    return [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
+            if line.split()[1].startswith(str(root))]
+
+
+def _processes_in(root: Path) -> list[int]:
+    """Processes whose root directory is the host's filesystem (sshd, sleep, ...)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.readlink(f"/proc/{pid}/root").startswith(str(root)):
+                found.append(int(pid))
+        except OSError:
+            continue
+    return found
+
+
 def _create(fake, pub: str, label: str, **kw):
     c = LinodeClient(fake.master_token, base_url=fake.url, retry=False)
     inst = c.linode.instance_create("g6-dedicated-2", "us-east", image="linode/debian12",
@@ -51,9 +69,11 @@ def test_host_runs_sshd_with_the_run_key_and_is_removed_on_delete(fake_linode_ho
     assert ip in out and "198.51.100.10" in out
     assert "default" not in out  # no route out of the test ranges
     assert "ffmpeg" in _ssh(key, known, ip, "command -v ffmpeg python3 rsync sudo ufw").stdout
-    assert host_root(inst.id, ip).is_dir()
+    root = host_root(inst.id, ip)
+    assert root.is_dir() and _mounts_under(root) and _processes_in(root)
     inst.delete()
     fake.wait_status(inst.id, "gone")
+    assert not _mounts_under(root) and not _processes_in(root)
     assert subprocess.run(["ip", "netns", "list"], capture_output=True,
                           text=True).stdout.count(f"jf-{inst.id}") == 0
     assert not host_root(inst.id, ip).exists()
