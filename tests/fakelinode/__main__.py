@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
 
             backend = NamespaceHostBackend(debian12())
     fake = FakeLinode(backend=backend, provision_delay_s=args.provision_delay_s,
-                      boot_delay_s=args.boot_delay_s, delete_delay_s=args.delete_delay_s)
+                      boot_delay_s=args.boot_delay_s, delete_delay_s=args.delete_delay_s,
+                      claim_addresses=backend is not None)
     fake.faults.no_capacity(*args.no_capacity)
     if args.rate_limit:
         fake.faults.rate_limit(count=args.rate_limit)

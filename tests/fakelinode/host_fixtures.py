@@ -55,7 +55,8 @@ def fake_linode_hosts(host_image: Path) -> Iterator[FakeLinode]:
 
     backend = NamespaceHostBackend(host_image)
     with FakeLinode(secrets.token_hex(32), backend=backend, provision_delay_s=0.2,
-                    boot_delay_s=0.2, delete_delay_s=0.05) as fake:
+                    boot_delay_s=0.2, delete_delay_s=0.05,
+                    claim_addresses=True) as fake:
         fake.bind_for_hosts("203.0.113.1")
         yield fake
         leftovers = backend.running()

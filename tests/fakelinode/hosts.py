@@ -82,7 +82,7 @@ class NamespaceHostBackend:
         # Names derive from the public address as well as the id: emulators running at once
         # (two test sessions) reuse ids, but never an address (the emulator claims each one).
         octets = spec.ipv4.split(".")
-        netns = f"jf-{iid}-{octets[2]}-{octets[3]}"
+        netns = netns_name(iid, spec.ipv4)
         veth = f"jfv{octets[2]}x{octets[3]}"
         root = host_root(iid, spec.ipv4)
         host = _Host(spec, netns, veth, root, root / "merged")
@@ -220,6 +220,11 @@ class NamespaceHostBackend:
                     return
             time.sleep(0.1)
         raise RuntimeError(f"sshd of {h.spec.label} did not come up")
+
+
+def netns_name(instance_id: int, ipv4: str) -> str:
+    octets = ipv4.split(".")
+    return f"jf-{instance_id}-{octets[2]}-{octets[3]}"
 
 
 def host_root(instance_id: int, ipv4: str) -> Path:

@@ -106,7 +106,7 @@ class FakeLinode:
     def __init__(self, token: str | None = None, *, backend: HostBackend | None = None,
                  provision_delay_s: float = 0.2, boot_delay_s: float = 0.2,
                  delete_delay_s: float = 0.1, clock: Callable[[], datetime] = utcnow,
-                 host_api_bind: str | None = None) -> None:
+                 host_api_bind: str | None = None, claim_addresses: bool = False) -> None:
         self.master_token = token or secrets.token_hex(32)
         self.backend: HostBackend = backend or NullHostBackend()
         self.provision_delay_s = provision_delay_s
@@ -128,6 +128,9 @@ class FakeLinode:
         self._servers: list[ThreadingHTTPServer] = []
         self._threads: list[threading.Thread] = []
         self._host_api_bind = host_api_bind
+        # Real hosts must not share an address with another emulator's on this machine;
+        # API-only emulators hand out addresses nobody connects to, so they need no claim.
+        self._claim_addresses = claim_addresses
         self._claims: list[Path] = []
         self.url = ""
         self.host_api_url = ""  # how instances reach the API (issue 6's watchdog)
@@ -497,13 +500,15 @@ class FakeLinode:
     def _claim(self, net: ipaddress.IPv4Network, counter: str) -> str:
         """The next address no other emulator on this machine holds (test runs may overlap:
         two hosts with one address would answer each other's SSH)."""
-        CLAIMS.mkdir(parents=True, exist_ok=True)
         while True:
             n = getattr(self, counter)
             if n >= net.num_addresses - 1:
                 raise ApiFailure(400, ("No addresses left in the test range", None))
             setattr(self, counter, n + 1)
             address = str(net[n])
+            if not self._claim_addresses:
+                return address
+            CLAIMS.mkdir(parents=True, exist_ok=True)
             claim = CLAIMS / address
             try:
                 fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)

@@ -13,7 +13,7 @@ import pytest
 from linode_api4 import LinodeClient
 
 from tests.fakelinode.host_fixtures import hosts_unavailable
-from tests.fakelinode.hosts import host_root
+from tests.fakelinode.hosts import host_root, netns_name
 from tests.fakelinode.test_hosts import _mounts_under, _processes_in
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,11 +84,13 @@ def test_by_hand_with_hosts_deletes_them_on_sigterm(tmp_path) -> None:
                 break
             subprocess.run(["sleep", "0.1"], check=True)
         netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-        assert f"jf-{inst.id}-" in netns
+        name = netns_name(inst.id, inst.ipv4[0])
+        assert name in netns.split()
         assert _processes_in(host_root(inst.id, inst.ipv4[0]))
     finally:
         _stop(proc)
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    assert f"jf-{inst.id}-" not in netns
+    assert name not in netns.split()
     root = host_root(inst.id, inst.ipv4[0])
     assert not root.exists() and not _mounts_under(root) and not _processes_in(root)
+
