@@ -167,7 +167,8 @@ def describe(scene: Scene) -> str:
     return "\n".join(lines)
 
 
-from renderer import cli_shard  # noqa: F401,E402 - registers the hidden `segment`
+# Register the hidden `segment` and the explore commands `sheet`, `activity` and `window`.
+from renderer import cli_explore, cli_shard  # noqa: F401,E402
 
 
 def main() -> None:
