@@ -172,44 +172,20 @@ def window(
     c_imag_initial: CImagInitial = None, c_imag_increment: CImagIncrement = None,
     colormap: Colormap = None, mode: Mode = None, supersample: Supersample = None,
 ) -> None:
-    """Write a new scene whose c path is exactly the window --from..--to of this one.
+    """Write a new scene whose c path is exactly the stretch --from..--to of this one.
 
     --from/--to refer to this scene's timeline; --duration/--num-frames set the new scene's
     length. Every other override is applied to the scene first and kept in the new file.
     """
-    from renderer.atomic import write_text_atomically
-    from renderer.instants import parse_instant
-    from renderer.scene import load_document
-    from renderer.window import (
-        NewLength,
-        Stretch,
-        check_target,
-        frames_in,
-        provenance,
-        scene_text,
-        window_document,
-    )
+    from renderer.window import NewLength, cut_window
 
-    overrides = _cli._overrides(
-        num_steps, width, height, max_iterations, None, framerate, None, c_imag_initial,
-        c_imag_increment, colormap, mode, supersample)
-    source = resolve_scene_path(scene_file)
-    doc = load_document(source, overrides)
-    scene = load(scene_file, overrides)
     if start is None or end is None:
         raise SceneError("--from and --to: both are needed, e.g. --from 4s --to 5s")
     if output is None:
         raise SceneError("-o/--output: name the new scene file, e.g. -o detail.toml")
-    check_target(output, scene.source)
-    stretch = Stretch(parse_instant(start, scene, "--from"), parse_instant(end, scene, "--to"))
-    length = NewLength(frames=new_frames, duration_s=new_duration)
-    new_doc = window_document(doc, scene, stretch, length, output)
-    header = provenance(scene, stretch, (start.strip(), end.strip()), overrides)
-    text = scene_text(new_doc, header, output)
-    from renderer.render import _check_writable
-
-    _check_writable(output, "-o/--output")
-    write_text_atomically(output, text)
-    frames = new_frames or (None if new_duration else frames_in(scene, stretch))
-    typer.echo(f"wrote {output}: {start.strip()} .. {end.strip()} of {source}"
-               + (f", {frames} frames" if frames else f", {new_duration:g} s"))
+    overrides = _cli._overrides(
+        num_steps, width, height, max_iterations, None, framerate, None, c_imag_initial,
+        c_imag_increment, colormap, mode, supersample)
+    done = cut_window(resolve_scene_path(scene_file), overrides, start, end, output,
+                      NewLength(frames=new_frames, duration_s=new_duration))
+    typer.echo(done.summary())

@@ -20,9 +20,17 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from renderer.atomic import write_text_atomically
 from renderer.errors import SceneError
-from renderer.instants import fmt_c, fmt_frame, fmt_percent, fmt_seconds, source_frame
-from renderer.scene import SCHEMA, Overrides, Scene, scene_from_dict
+from renderer.instants import (
+    fmt_c,
+    fmt_frame,
+    fmt_percent,
+    fmt_seconds,
+    parse_instant,
+    source_frame,
+)
+from renderer.scene import SCHEMA, Overrides, Scene, load_document, scene_from_dict
 from renderer.toml_text import dumps
 
 
@@ -35,8 +43,8 @@ class Stretch:
 
     def __post_init__(self) -> None:
         if not 0 <= self.start < self.end <= 1:
-            raise SceneError(f"--to: must come after --from (got positions "
-                             f"{fmt_percent(self.start)} and {fmt_percent(self.end)})")
+            raise ValueError(f"a stretch needs 0 <= start < end <= 1, got {self.start}, "
+                             f"{self.end}")
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,46 @@ class NewLength:
             raise SceneError(f"--num-frames: must be at least 1, got {self.frames}")
         if self.duration_s is not None and not self.duration_s > 0:
             raise SceneError(f"--duration: must be > 0 seconds, got {self.duration_s:g}")
+
+
+@dataclass(frozen=True)
+class WrittenWindow:
+    path: Path
+    source: Scene
+    stretch: Stretch
+    frames: int  # of the new scene
+
+    def summary(self) -> str:
+        s, a, b = self.source, self.stretch.start, self.stretch.end
+        return (f"wrote {self.path}: {fmt_seconds(s, a)} .. {fmt_seconds(s, b)} (frames "
+                f"{fmt_frame(source_frame(s, a))} .. {fmt_frame(source_frame(s, b))}) of "
+                f"{s.source}, c {fmt_c(s.path.at(a))} .. {fmt_c(s.path.at(b))}; "
+                f"{self.frames} frames")
+
+
+def cut_window(source: Path, overrides: Overrides, start: str, end: str, target: Path,
+               length: NewLength) -> WrittenWindow:
+    """Write to `target` the scene `source` (with `overrides`) narrowed to start..end.
+
+    Everything is checked before the file is written, and it is written under a temporary name
+    and renamed, so a mistake leaves no file and an existing one untouched.
+    """
+    from renderer.render import _check_writable
+
+    doc = load_document(source, overrides)
+    scene = scene_from_dict(doc, source=source)
+    check_target(target, source)
+    a, b = parse_instant(start, scene, "--from"), parse_instant(end, scene, "--to")
+    if not a < b:
+        raise SceneError(f"--to: {end.strip()} is not after --from {start.strip()}")
+    stretch = Stretch(a, b)
+    new_doc = window_document(doc, scene, stretch, length, target)
+    header = provenance(scene, stretch, (start.strip(), end.strip()), overrides)
+    text = scene_text(new_doc, header, target)
+    _check_writable(target, "-o/--output")
+    write_text_atomically(target, text)
+    frames = scene_from_dict(new_doc, source=target).frames
+    return WrittenWindow(target, scene, stretch, frames)
 
 
 def window_path_ends(scene: Scene, stretch: Stretch) -> tuple[Fraction, Fraction]:
