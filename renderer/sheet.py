@@ -63,7 +63,7 @@ class Sheet:
 
 def cell_label(scene: Scene, k: int) -> tuple[str, str]:
     """The two label lines of frame k: when it is shown (and its number), and its c."""
-    return f"{k / scene.fps:.2f} s  frame {k}", f"c {fmt_c(scene.c_at_frame(k))}"
+    return f"{k / scene.fps:.2f} s  frame {k}", f"c = {fmt_c(scene.c_at_frame(k))}"
 
 
 def label_font(thumb_width: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:

@@ -65,7 +65,7 @@ def test_label_says_time_frame_and_c(scene_factory) -> None:
         when, c_text = cell_label(scene, k)
         seconds, frame = re.fullmatch(r"(\S+) s  frame (\d+)", when).groups()
         assert float(seconds) == pytest.approx(k / scene.fps, abs=0.005) and int(frame) == k
-        re_, sign, im = re.fullmatch(r"c (\S+) ([+-]) (\S+)i", c_text).groups()
+        re_, sign, im = re.fullmatch(r"c = (\S+) ([+-]) (\S+)i", c_text).groups()
         c = complex(float(re_), float(im) * (1 if sign == "+" else -1))
         assert c == pytest.approx(scene.c_at_frame(k), rel=1e-5)
 
