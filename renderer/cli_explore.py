@@ -33,7 +33,10 @@ from renderer.errors import SceneError
 
 _cli = _cli_module()
 
-Output = Annotated[Path | None, typer.Option("-o", "--output", help="File to write.")]
+PngOutput = Annotated[
+    Path | None,
+    typer.Option("-o", "--output", help="PNG to write (default: <video name>-<command>.png)."),
+]
 
 
 def _use_cores(workers: int | None) -> int:
@@ -62,7 +65,7 @@ def _png_target(path: Path) -> Path:
 @user_errors
 def sheet(
     scene_file: SceneArg = None,
-    output: Output = None,
+    output: PngOutput = None,
     cols: Annotated[int, typer.Option("--cols", help="Thumbnails across.")] = 8,
     rows: Annotated[int, typer.Option("--rows", help="Thumbnails down.")] = 6,
     thumb_width: Annotated[
@@ -75,8 +78,7 @@ def sheet(
     c_imag_initial: CImagInitial = None, c_imag_increment: CImagIncrement = None,
     colormap: Colormap = None, mode: Mode = None, supersample: Supersample = None,
 ) -> None:
-    """Contact sheet: thumbnails spread evenly through the animation, labelled with time and c
-    (default output <scene>-sheet.png)."""
+    """Contact sheet: thumbnails spread evenly through the animation, labelled with t and c."""
     from renderer.atomic import atomic_target
     from renderer.sheet import check_grid, contact_sheet
 
@@ -100,7 +102,7 @@ def sheet(
 @user_errors
 def activity(
     scene_file: SceneArg = None,
-    output: Output = None,
+    output: PngOutput = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the numbers as JSON (plot only with -o).")
     ] = False,
@@ -117,8 +119,7 @@ def activity(
     c_imag_initial: CImagInitial = None, c_imag_increment: CImagIncrement = None,
     colormap: Colormap = None, mode: Mode = None, supersample: Supersample = None,
 ) -> None:
-    """Plot interior fraction, escape counts and detail over time from a low-resolution pass
-    (default output <scene>-activity.png); it doubles as the cost profile."""
+    """Plot interior, escape counts and detail over time (a cheap pass; also the cost profile)."""
     from renderer.activity import measure_activity
 
     scene = load(scene_file, _cli._overrides(
@@ -162,7 +163,8 @@ def window(
     new_duration: Annotated[
         float | None,
         typer.Option("--duration", help="Seconds the new scene runs (default: the window's "
-                                        "own length, one frame per source frame)."),
+                                        "own length, one frame per source frame). --from/--to "
+                                        "use the source's timeline."),
     ] = None,
     new_frames: Annotated[
         int | None, typer.Option("--num-frames", help="Or: frames of the new scene.")
@@ -172,11 +174,10 @@ def window(
     c_imag_initial: CImagInitial = None, c_imag_increment: CImagIncrement = None,
     colormap: Colormap = None, mode: Mode = None, supersample: Supersample = None,
 ) -> None:
-    """Write a new scene whose c path is exactly the stretch --from..--to of this one.
-
-    --from/--to refer to this scene's timeline; --duration/--num-frames set the new scene's
-    length. Every other override is applied to the scene first and kept in the new file.
-    """
+    """Write a new scene whose c path is exactly the stretch --from..--to of this one."""
+    # --from/--to refer to this scene's timeline; --duration/--num-frames set the new scene's
+    # length (so they cannot also override the source). Every other override is applied to the
+    # source first and kept in the new file, so rendering it renders what `sheet` showed.
     from renderer.window import NewLength, cut_window
 
     if start is None or end is None:

@@ -202,3 +202,23 @@ def test_path_time_of_the_default_window_is_plain_division() -> None:
     scene = parse_scene("[timing]\nframes = 1001\n")
     for k in range(1001):
         assert scene.path.path_time(scene.exact_frame_position(k)) == k / 1000
+
+
+def test_window_ends_may_be_exact_fraction_strings() -> None:
+    s = parse_scene('[c]\nstart = [0.0, 0.0]\nend = [0.0, 1.0]\nwindow = ["0.4", "1/2"]\n'
+                    "[timing]\nframes = 3\n")
+    assert s.path.window == (Fraction(2, 5), Fraction(1, 2))  # "0.4" is exactly 2/5, not a double
+    assert [s.c_at_frame(k).imag for k in range(3)] == [0.4, 0.45, 0.5]
+
+
+@pytest.mark.parametrize("window", ['["1/0", 1]', '["half", 1]', '[0, "3/2"]', "[0.5]"])
+def test_bad_window_names_the_field(window: str) -> None:
+    with pytest.raises(SceneError, match="c.window"):
+        parse_scene(f"[c]\nwindow = {window}\n")
+
+
+def test_info_shows_the_window(tmp_path: Path) -> None:
+    from renderer.cli import describe
+
+    w = load_scene(cut(_eased(tmp_path), "10f", "30f", "w.toml"))
+    assert "window [0.25, 0.75]" in describe(w)
