@@ -10,11 +10,13 @@ Measured on the kernel's exact escape counts (interior points count max_iteratio
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from renderer.errors import SceneError
 from renderer.grid import sample_grid
 from renderer.kernel import escape_counts
 from renderer.lowres import evenly_spaced, scaled
@@ -64,9 +66,20 @@ def count_metrics(counts: np.ndarray, max_iterations: int) -> CountMetrics:
     )
 
 
+def low_resolution(scene: Scene, width: int) -> Scene:
+    """The scene measured: `width` pixels across, one sample per pixel (checked, for the CLI)."""
+    return scaled(scene, width, "--sample-width")
+
+
+def check_samples(samples: int) -> None:
+    if samples < 1:
+        raise SceneError(f"--samples: must be at least 1, got {samples}")
+
+
 def measure_activity(scene: Scene, samples: int, width: int) -> Activity:
     """Metrics of `samples` frames spread evenly through the scene, at `width` pixels across."""
-    low = scaled(scene, width, "--sample-width")
+    check_samples(samples)
+    low = low_resolution(scene, width)
     v = low.view
     xs, ys = sample_grid(v.center_x, v.center_y, v.half_width, v.half_height, low.width,
                          low.height)
@@ -76,3 +89,9 @@ def measure_activity(scene: Scene, samples: int, width: int) -> Activity:
         counts, _ = escape_counts(xs, ys, c, scene.max_iterations, scene.escape_radius)
         out.append(FrameActivity(k, k / scene.fps, c, count_metrics(counts, scene.max_iterations)))
     return Activity(low, out)
+
+
+def activity_json(activity: Activity) -> str:
+    """A JSON array with one object per measured frame, one per line (readable and parseable)."""
+    rows = ",\n".join("  " + json.dumps(f.as_json()) for f in activity.frames)
+    return f"[\n{rows}\n]"

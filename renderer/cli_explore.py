@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Annotated
@@ -80,16 +79,16 @@ def sheet(
 ) -> None:
     """Contact sheet: thumbnails spread evenly through the animation, labelled with t and c."""
     from renderer.atomic import atomic_target
-    from renderer.sheet import check_grid, contact_sheet
+    from renderer.sheet import plan_sheet, render_sheet
 
     scene = load(scene_file, _cli._overrides(
         num_steps, width, height, max_iterations, num_frames, framerate, duration,
         c_imag_initial, c_imag_increment, colormap, mode, supersample))
-    check_grid(cols, rows)
+    plan = plan_sheet(scene, cols, rows, thumb_width)
     target = _png_target(output or Path(f"{scene.output.stem}-sheet.png"))
     cores = _use_cores(workers)
     t0 = time.perf_counter()
-    result = contact_sheet(scene, cols, rows, thumb_width)
+    result = render_sheet(scene, plan)
     with atomic_target(target) as tmp:
         result.image.save(tmp, format="PNG", optimize=True)
     w, h = result.image.size
@@ -120,13 +119,13 @@ def activity(
     colormap: Colormap = None, mode: Mode = None, supersample: Supersample = None,
 ) -> None:
     """Plot interior, escape counts and detail over time (a cheap pass; also the cost profile)."""
-    from renderer.activity import measure_activity
+    from renderer.activity import activity_json, check_samples, low_resolution, measure_activity
 
     scene = load(scene_file, _cli._overrides(
         num_steps, width, height, max_iterations, num_frames, framerate, duration,
         c_imag_initial, c_imag_increment, colormap, mode, supersample))
-    if samples < 1:
-        raise SceneError(f"--samples: must be at least 1, got {samples}")
+    check_samples(samples)
+    low_resolution(scene, sample_width)  # checks --sample-width before any file is touched
     target = None
     if output is not None or not as_json:
         target = _png_target(output or Path(f"{scene.output.stem}-activity.png"))
@@ -138,8 +137,7 @@ def activity(
 
         plot_activity(result, scene, target)
     if as_json:
-        rows = ",\n".join("  " + json.dumps(f.as_json()) for f in result.frames)
-        typer.echo(f"[\n{rows}\n]")
+        typer.echo(activity_json(result))
     if target is not None:
         low = result.scene
         msg = (f"wrote {target}: {len(result.frames)} of {scene.frames} frames measured at "

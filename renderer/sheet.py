@@ -66,9 +66,13 @@ def cell_label(scene: Scene, k: int) -> tuple[str, str]:
     return f"{k / scene.fps:.2f} s  frame {k}", f"c = {fmt_c(scene.c_at_frame(k))}"
 
 
-def label_font(thumb_width: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    # Pillow's built-in font, sized so the longest label (about 26 characters) fits the thumbnail.
-    return ImageFont.load_default(size=max(7, min(14, thumb_width // 14)))
+def label_font_size(thumb_width: int) -> int:
+    # Sized so the longest label (about 26 characters) fits the thumbnail.
+    return max(7, min(14, thumb_width // 14))
+
+
+def label_font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)  # Pillow's built-in font: nothing to install
 
 
 def check_grid(cols: int, rows: int) -> None:
@@ -77,23 +81,40 @@ def check_grid(cols: int, rows: int) -> None:
             raise SceneError(f"{name}: must be between 1 and {MAX_CELLS_PER_SIDE}, got {n}")
 
 
-def contact_sheet(scene: Scene, cols: int, rows: int, thumb_width: int) -> Sheet:
-    """Render the sheet: cols x rows thumbnails thumb_width pixels across."""
+@dataclass(frozen=True)
+class SheetPlan:
+    """Everything decided (and checked) before the first thumbnail is rendered."""
+
+    thumb: Scene          # the scene at thumbnail size
+    layout: SheetLayout
+    frames: list[int]
+    font_size: int
+
+
+def plan_sheet(scene: Scene, cols: int, rows: int, thumb_width: int) -> SheetPlan:
+    """Check the options and lay out cols x rows thumbnails thumb_width pixels across."""
     check_grid(cols, rows)
     thumb = scaled(scene, thumb_width, "--thumb-width")
-    font = label_font(thumb.width)
-    ascent, descent = font.getmetrics()
-    line = ascent + descent + 1
-    layout = SheetLayout(cols, rows, thumb.width, thumb.height, label_height=2 * line + 2)
+    size = label_font_size(thumb.width)
+    ascent, descent = label_font(size).getmetrics()
+    layout = SheetLayout(cols, rows, thumb.width, thumb.height,
+                         label_height=2 * (ascent + descent + 1) + 2)
     w, h = layout.size
     if w * h > MAX_SHEET_PIXELS:
         raise SceneError(f"the sheet would be {w}x{h} pixels; use fewer cells or a smaller "
                          "--thumb-width")
+    return SheetPlan(thumb, layout, evenly_spaced(scene.frames, cols * rows), size)
 
-    frames = evenly_spaced(scene.frames, cols * rows)
-    renderer = FrameRenderer(thumb)
+
+def render_sheet(scene: Scene, plan: SheetPlan) -> Sheet:
+    """Render the planned thumbnails with the real kernel and compose the labelled sheet."""
+    layout = plan.layout
+    font = label_font(plan.font_size)
+    ascent, descent = font.getmetrics()
+    line = ascent + descent + 1
+    renderer = FrameRenderer(plan.thumb)
     sheet = Image.new("RGB", layout.size, BACKGROUND)
-    for i, k in enumerate(frames):
+    for i, k in enumerate(plan.frames):
         x, y = layout.thumb_origin(i)
         sheet.paste(Image.fromarray(rgb(renderer.rgba(k)), "RGB"), (x, y))
         # Drawn on its own strip, so a label too long for the cell is cut, not spilled.
@@ -102,7 +123,12 @@ def contact_sheet(scene: Scene, cols: int, rows: int, thumb_width: int) -> Sheet
         for j, text in enumerate(cell_label(scene, k)):
             draw.text((1, 1 + j * line), text, fill=TEXT, font=font)
         sheet.paste(strip, (x, y + layout.thumb_height))
-    return Sheet(sheet, layout, frames)
+    return Sheet(sheet, layout, plan.frames)
+
+
+def contact_sheet(scene: Scene, cols: int, rows: int, thumb_width: int) -> Sheet:
+    """The sheet of cols x rows thumbnails thumb_width pixels across."""
+    return render_sheet(scene, plan_sheet(scene, cols, rows, thumb_width))
 
 
 def thumbnail_pixels(sheet: Sheet, i: int) -> np.ndarray:

@@ -76,13 +76,14 @@ def _bad(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize("args, field", [
     (["sheet", "SCENE", "--cols", "0"], "--cols"),
-    (["sheet", "SCENE", "--thumb-width", "0"], "--thumb-width"),
+    (["sheet", "SCENE", "--thumb-width", "0", "-o", "new/s.png"], "--thumb-width"),
+    (["sheet", "SCENE", "--cols", "3", "--thumb-width", "9000", "-o", "new/s.png"], "pixels"),
     (["sheet", "SCENE", "-o", "s.jpg"], ".png"),
     (["sheet", "SCENE", "-o", "afile/s.png"], "-o/--output"),
     (["sheet", "SCENE", "--num-steps", "41"], "odd"),
     (["sheet", "nosuch.toml"], "not found"),
     (["activity", "SCENE", "--samples", "0"], "--samples"),
-    (["activity", "SCENE", "--sample-width", "0"], "--sample-width"),
+    (["activity", "SCENE", "--sample-width", "0", "-o", "new/a.png"], "--sample-width"),
     (["activity", "SCENE", "--workers", "0"], "--workers"),
     (["window", "SCENE", "--from", "1s", "-o", "w.toml"], "--from and --to"),
     (["window", "SCENE", "--from", "1s", "--to", "2s"], "-o/--output"),
