@@ -156,8 +156,8 @@ def describe(scene: Scene) -> str:
         f"c last      {_fmt_c(scene.c_at_frame(scene.frames - 1))}",
         f"c path      {len(kfs)} keyframes, "
         + ", ".join(f"t={k.t:g} {k.easing}" for k in kfs[:-1])
-        + (f", window [{scene.path.window[0]:g}, {scene.path.window[1]:g}]"
-           if scene.path.window != (0.0, 1.0) else ""),
+        + (f", window [{float(scene.path.window[0]):g}, {float(scene.path.window[1]):g}]"
+           if scene.path.window != (0, 1) else ""),
         f"colour      {scene.colormap}{' (reversed)' if scene.reverse_colormap else ''}, "
         f"{scene.colour_mode}",
         f"encode      {scene.encoding.codec} crf {scene.encoding.crf} {scene.encoding.preset} "
@@ -167,7 +167,8 @@ def describe(scene: Scene) -> str:
     return "\n".join(lines)
 
 
-from renderer import cli_shard  # noqa: F401,E402 - registers the hidden `segment`
+# Register the hidden `segment` and the explore commands `sheet`, `activity` and `window`.
+from renderer import cli_explore, cli_shard  # noqa: F401,E402
 
 
 def main() -> None:

@@ -7,7 +7,8 @@ schema and examples/ for real files):
     [view]    center = [x, y] and half_height, or bounds = [xmin, xmax, ymin, ymax]
     [iteration] max_iterations, escape_radius
     [c]       start, end, easing  — or keyframes = [{t = 0.0, c = [re, im], easing = "linear"}, ...]
-              window = [t0, t1]   (optional: play only that part of the path, 0..1)
+              window = [t0, t1]   (optional: play only that part of the path, 0..1; each end a
+                                   number or an exact fraction string like "120/599")
     [timing]  fps and one of frames / duration_s
     [colour]  colormap (any matplotlib name), mode ("escape" | "smooth"), reverse
     [encode]  codec, crf, preset, pix_fmt
@@ -26,6 +27,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -72,15 +74,25 @@ class Keyframe:
 
 @dataclass(frozen=True)
 class CPath:
-    """The path of c through the animation: keyframes, optionally played only inside `window`."""
+    """The path of c through the animation: keyframes, optionally played only inside `window`.
+
+    The window's ends are exact rationals, and a position's path time is the correctly rounded
+    value of the exact t0 + s * (t1 - t0). So a window cut from another scene at one of its frames
+    lands on exactly the same path time (hence the same c, bit for bit), and windows of windows
+    compose without rounding. With the default window the path time is simply s.
+    """
 
     keyframes: tuple[Keyframe, ...]
-    window: tuple[float, float] = (0.0, 1.0)
+    window: tuple[Fraction, Fraction] = (Fraction(0), Fraction(1))
 
-    def at(self, s: float) -> complex:
+    def at(self, s: float | Fraction) -> complex:
         """c at animation position s in [0, 1] (after applying the window)."""
+        return self.at_path_time(self.path_time(s))
+
+    def path_time(self, s: float | Fraction) -> float:
+        """Position t of the whole path that animation position s shows."""
         t0, t1 = self.window
-        return self.at_path_time(t0 + s * (t1 - t0))
+        return float(t0 + Fraction(s) * (t1 - t0))
 
     def at_path_time(self, t: float) -> complex:
         """c at position t of the whole keyframed path, ignoring the window."""
@@ -149,10 +161,14 @@ class Scene:
 
     def frame_position(self, k: int) -> float:
         """Position of frame k in the animation, 0..1 (first frame 0, last frame 1)."""
-        return 0.0 if self.frames == 1 else k / (self.frames - 1)
+        return float(self.exact_frame_position(k))
+
+    def exact_frame_position(self, k: int) -> Fraction:
+        """frame_position as an exact fraction, k / (frames - 1)."""
+        return Fraction(0) if self.frames == 1 else Fraction(k, self.frames - 1)
 
     def c_at_frame(self, k: int) -> complex:
-        return self.path.at(self.frame_position(k))
+        return self.path.at(self.exact_frame_position(k))
 
     @property
     def samples_per_frame(self) -> int:
@@ -198,26 +214,41 @@ def _ease(kind: str, u: float) -> float:
 def load_scene(path: str | os.PathLike[str], overrides: Overrides | None = None) -> Scene:
     """Read, override and validate a scene file; raise SceneError with a one-line message."""
     p = Path(path)
+    return scene_from_dict(load_document(p, overrides), source=p)
+
+
+def load_document(path: str | os.PathLike[str],
+                  overrides: Overrides | None = None) -> dict[str, Any]:
+    """The scene file as parsed TOML with the overrides written in, not yet validated.
+
+    For tools that write a scene back (renderer window): they change the document, not the Scene,
+    so everything they do not touch stays as the user wrote it.
+    """
+    p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SceneError(f"{p}: scene file not found") from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
         raise SceneError(f"{p}: cannot read scene file ({exc.__class__.__name__})") from None
-    return parse_scene(text, source=p, overrides=overrides)
+    return _document(text, str(p), overrides)
 
 
 def parse_scene(
     text: str, *, source: Path | None = None, overrides: Overrides | None = None
 ) -> Scene:
     name = str(source) if source else "<scene>"
+    return scene_from_dict(_document(text, name, overrides), source=source)
+
+
+def _document(text: str, name: str, overrides: Overrides | None) -> dict[str, Any]:
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SceneError(f"{name}: malformed TOML: {exc}") from None
     if overrides is not None:
         doc = apply_overrides(doc, overrides)
-    return scene_from_dict(doc, source=source)
+    return doc
 
 
 def apply_overrides(doc: Mapping[str, Any], ov: Overrides) -> dict[str, Any]:
@@ -508,10 +539,20 @@ def _cpath(t: Mapping[str, Any]) -> CPath:
     window = t.get("window", [0.0, 1.0])
     if not isinstance(window, list) or len(window) != 2:
         raise SceneError(f"c.window: must be [t0, t1], got {window!r}")
-    w0, w1 = (_float(x, "c.window") for x in window)
-    if not 0.0 <= w0 <= 1.0 or not 0.0 <= w1 <= 1.0:
-        raise SceneError(f"c.window: both ends must be between 0 and 1, got [{w0:g}, {w1:g}]")
+    w0, w1 = (_fraction(x, "c.window") for x in window)
+    if not 0 <= w0 <= 1 or not 0 <= w1 <= 1:
+        raise SceneError(f"c.window: both ends must be between 0 and 1, got [{w0}, {w1}]")
     return CPath(keyframes, (w0, w1))
+
+
+def _fraction(v: Any, name: str) -> Fraction:
+    """A number, or a string holding an exact fraction or decimal ("120/599", "0.4")."""
+    if isinstance(v, str):
+        try:
+            return Fraction(v.strip())
+        except (ValueError, ZeroDivisionError):
+            raise SceneError(f"{name}: not a number or fraction: {v!r}") from None
+    return Fraction(_float(v, name))
 
 
 def _colormap(name: Any) -> str:

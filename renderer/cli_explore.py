@@ -1,0 +1,190 @@
+"""`renderer sheet`, `activity` and `window`: find the stretch worth rendering, then cut it out."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from renderer.cli_common import (
+    CImagIncrement,
+    CImagInitial,
+    Colormap,
+    Duration,
+    Framerate,
+    Height,
+    MaxIterations,
+    Mode,
+    NumFrames,
+    NumSteps,
+    SceneArg,
+    Supersample,
+    Width,
+    Workers,
+    load,
+    resolve_scene_path,
+    user_errors,
+)
+from renderer.cli_shard import _cli_module
+from renderer.errors import SceneError
+
+_cli = _cli_module()
+
+PngOutput = Annotated[
+    Path | None,
+    typer.Option("-o", "--output", help="PNG to write (default: <video name>-<command>.png)."),
+]
+
+
+def _use_cores(workers: int | None) -> int:
+    """Kernel threads for this command: all the CPUs this process may use, or --workers."""
+    from renderer.cores import available_cores
+    from renderer.kernel import set_threads
+
+    if workers is not None and workers < 1:
+        raise SceneError(f"--workers: must be at least 1, got {workers}")
+    cores = workers or available_cores()
+    set_threads(cores)
+    return cores
+
+
+def _png_target(path: Path) -> Path:
+    """Check before any work that the PNG can be written where asked."""
+    from renderer.render import _check_writable
+
+    if path.suffix.lower() != ".png":
+        raise SceneError(f"-o/--output: writes a PNG; give a name ending in .png, got {path}")
+    _check_writable(path, "-o/--output")
+    return path
+
+
+@_cli.app.command()
+@user_errors
+def sheet(
+    scene_file: SceneArg = None,
+    output: PngOutput = None,
+    cols: Annotated[int, typer.Option("--cols", help="Thumbnails across.")] = 8,
+    rows: Annotated[int, typer.Option("--rows", help="Thumbnails down.")] = 6,
+    thumb_width: Annotated[
+        int, typer.Option("--thumb-width", help="Pixels across one thumbnail.")
+    ] = 160,
+    workers: Workers = None,
+    num_steps: NumSteps = None, width: Width = None, height: Height = None,
+    max_iterations: MaxIterations = None, num_frames: NumFrames = None,
+    framerate: Framerate = None, duration: Duration = None,
+    c_imag_initial: CImagInitial = None, c_imag_increment: CImagIncrement = None,
+    colormap: Colormap = None, mode: Mode = None, supersample: Supersample = None,
+) -> None:
+    """Contact sheet: thumbnails spread evenly through the animation, labelled with t and c."""
+    from renderer.atomic import atomic_target
+    from renderer.sheet import plan_sheet, render_sheet
+
+    scene = load(scene_file, _cli._overrides(
+        num_steps, width, height, max_iterations, num_frames, framerate, duration,
+        c_imag_initial, c_imag_increment, colormap, mode, supersample))
+    plan = plan_sheet(scene, cols, rows, thumb_width)
+    target = _png_target(output or Path(f"{scene.output.stem}-sheet.png"))
+    cores = _use_cores(workers)
+    t0 = time.perf_counter()
+    result = render_sheet(scene, plan)
+    with atomic_target(target) as tmp:
+        result.image.save(tmp, format="PNG", optimize=True)
+    w, h = result.image.size
+    typer.echo(f"wrote {target} ({w}x{h}): {len(result.frames)} of {scene.frames} frames as "
+               f"{cols}x{rows} thumbnails of {result.layout.thumb_width}x"
+               f"{result.layout.thumb_height} in {time.perf_counter() - t0:.1f} s on {cores} cores")
+
+
+@_cli.app.command()
+@user_errors
+def activity(
+    scene_file: SceneArg = None,
+    output: PngOutput = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the numbers as JSON (plot only with -o).")
+    ] = False,
+    samples: Annotated[
+        int, typer.Option("--samples", help="Frames measured, spread evenly (all if fewer).")
+    ] = 200,
+    sample_width: Annotated[
+        int, typer.Option("--sample-width", help="Pixels across of the low-resolution pass.")
+    ] = 128,
+    workers: Workers = None,
+    num_steps: NumSteps = None, width: Width = None, height: Height = None,
+    max_iterations: MaxIterations = None, num_frames: NumFrames = None,
+    framerate: Framerate = None, duration: Duration = None,
+    c_imag_initial: CImagInitial = None, c_imag_increment: CImagIncrement = None,
+    colormap: Colormap = None, mode: Mode = None, supersample: Supersample = None,
+) -> None:
+    """Plot interior, escape counts and detail over time (a cheap pass; also the cost profile)."""
+    from renderer.activity import activity_json, check_samples, low_resolution, measure_activity
+
+    scene = load(scene_file, _cli._overrides(
+        num_steps, width, height, max_iterations, num_frames, framerate, duration,
+        c_imag_initial, c_imag_increment, colormap, mode, supersample))
+    check_samples(samples)
+    low_resolution(scene, sample_width)  # checks --sample-width before any file is touched
+    target = None
+    if output is not None or not as_json:
+        target = _png_target(output or Path(f"{scene.output.stem}-activity.png"))
+    cores = _use_cores(workers)
+    t0 = time.perf_counter()
+    result = measure_activity(scene, samples, sample_width)
+    if target is not None:
+        from renderer.activity_plot import plot_activity
+
+        plot_activity(result, scene, target)
+    if as_json:
+        typer.echo(activity_json(result))
+    if target is not None:
+        low = result.scene
+        msg = (f"wrote {target}: {len(result.frames)} of {scene.frames} frames measured at "
+               f"{low.width}x{low.height} in {time.perf_counter() - t0:.1f} s on {cores} cores")
+        # With --json, stdout is the JSON alone, so it can be piped.
+        typer.echo(msg, err=as_json)
+
+
+@_cli.app.command()
+@user_errors
+def window(
+    scene_file: SceneArg = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="The new scene (.toml) to write.")
+    ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option("--from", help='Start: seconds "4.5s", frame "120f" or "120", or "25%".'),
+    ] = None,
+    end: Annotated[str | None, typer.Option("--to", help="End, in the same forms.")] = None,
+    new_duration: Annotated[
+        float | None,
+        typer.Option("--duration", help="Seconds the new scene runs (default: the window's "
+                                        "own length, one frame per source frame). --from/--to "
+                                        "use the source's timeline."),
+    ] = None,
+    new_frames: Annotated[
+        int | None, typer.Option("--num-frames", help="Or: frames of the new scene.")
+    ] = None,
+    num_steps: NumSteps = None, width: Width = None, height: Height = None,
+    max_iterations: MaxIterations = None, framerate: Framerate = None,
+    c_imag_initial: CImagInitial = None, c_imag_increment: CImagIncrement = None,
+    colormap: Colormap = None, mode: Mode = None, supersample: Supersample = None,
+) -> None:
+    """Write a new scene whose c path is exactly the stretch --from..--to of this one."""
+    # --from/--to refer to this scene's timeline; --duration/--num-frames set the new scene's
+    # length (so they cannot also override the source). Every other override is applied to the
+    # source first and kept in the new file, so rendering it renders what `sheet` showed.
+    from renderer.window import NewLength, cut_window
+
+    if start is None or end is None:
+        raise SceneError("--from and --to: both are needed, e.g. --from 4s --to 5s")
+    if output is None:
+        raise SceneError("-o/--output: name the new scene file, e.g. -o detail.toml")
+    overrides = _cli._overrides(
+        num_steps, width, height, max_iterations, None, framerate, None, c_imag_initial,
+        c_imag_increment, colormap, mode, supersample)
+    done = cut_window(resolve_scene_path(scene_file), overrides, start, end, output,
+                      NewLength(frames=new_frames, duration_s=new_duration))
+    typer.echo(done.summary())
