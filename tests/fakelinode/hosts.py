@@ -30,7 +30,7 @@ from tests.fakelinode.hostapi import HostSpec
 BRIDGE = "jfbr0"
 GATEWAYS = ("203.0.113.1/24", "198.51.100.1/24")
 STATE = Path(os.environ.get("JULIAFARM_FAKELINODE_STATE", "/var/lib/juliafarm-fakelinode"))
-SSH_UP_TIMEOUT_S = 15.0
+SSH_UP_TIMEOUT_S = 60.0  # generous: CI machines are shared and slow at times
 FIREWALL_CHAIN = "JF-CLOUDFW"
 
 

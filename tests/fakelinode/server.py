@@ -17,6 +17,7 @@ import math
 import os
 import re
 import secrets
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -537,8 +538,10 @@ class FakeLinode:
         try:
             self.backend.start(spec)
             ok = True
-        except Exception:  # noqa: BLE001 - a failed boot shows as offline, like the real thing
+        except Exception as exc:  # noqa: BLE001 - a failed boot shows as offline, like Linode
             ok = False
+            # Not an API fault anyone scripted: say why, so a failing test shows the cause.
+            print(f"fakelinode: host of instance {iid} failed to start: {exc}", file=sys.stderr)
         time.sleep(self.faults.boot_delay_s or self.boot_delay_s)
         with self._lock:
             inst = self._instances.get(iid)
