@@ -115,3 +115,35 @@ def stream(
     finally:
         if timer is not None:
             timer.cancel()
+
+
+@dataclass(frozen=True)
+class DetachedFiles:
+    """Where a detached render leaves its output, pid and exit status on the server."""
+
+    log: str
+    pid: str
+    exit: str
+
+    @classmethod
+    def under(cls, layout: RemoteLayout) -> DetachedFiles:
+        return cls(str(layout.job / "render.log"), str(layout.job / "render.pid"),
+                   str(layout.job / "render.exit"))
+
+
+def detached_command(command: str, files: DetachedFiles) -> str:
+    """Start `command` in its own session, immune to the SSH session ending (nohup + setsid):
+    output to the log, its status to the exit file once it ends; prints nothing, returns at once.
+    """
+    inner = f"{command}; echo $? > {shlex.quote(files.exit)}"
+    return (f"rm -f {shlex.quote(files.exit)}; nohup setsid sh -c {shlex.quote(inner)} "
+            f"> {shlex.quote(files.log)} 2>&1 < /dev/null & echo $! > {shlex.quote(files.pid)}")
+
+
+def watch_command(files: DetachedFiles) -> str:
+    """Follow a detached render's log from the start until it ends; exit with its status
+    (99 if it died without writing one)."""
+    log, pid, status = (shlex.quote(x) for x in (files.log, files.pid, files.exit))
+    return (f"tail -n +1 --pid=\"$(cat {pid})\" -f {log}; "
+            f"if [ -s {status} ]; then exit \"$(cat {status})\"; fi; "
+            "echo 'the render ended without an exit status' >&2; exit 99")
