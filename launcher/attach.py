@@ -75,7 +75,9 @@ def attach(run: str, cloud: Any, hooks: Any, state_root: Path | None = None,
 
     record_path, state_dir = locate(run, state_root or default_state_dir())
     record = RunRecord.load(record_path)
-    if record.status != "detached" or record.detached is None or record.instance_id is None:
+    # "attached": an earlier attach was killed before it could finish; take over again.
+    if record.status not in ("detached", "attached") or record.detached is None \
+            or record.instance_id is None:
         raise LauncherError(f"run {record.run_id} is not a detached run (status "
                             f"{record.status}); nothing to attach to")
     lease = record.lease or {}
