@@ -198,15 +198,22 @@ def list_instances() -> None:
 def cleanup(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False,
 ) -> None:
-    """Delete every instance tagged juliafarm (orphans of a killed launcher, say)."""
+    """Delete every instance tagged juliafarm (orphans of a killed launcher, say), then the
+    runs' cloud firewalls and lease tokens."""
+    from provision import firewall
+
     cloud = _cloud()
     found = cloud.list_by_tag("juliafarm")
-    if not found:
+    firewalls = firewall.run_firewalls(cloud)
+    if not found and not firewalls:
+        _revoke_lease_tokens(cloud)
         typer.echo("nothing to clean up")
         return
     for i in found:
         typer.echo(f"{i.id}  {i.label}  {i.type_id}  {i.region}  {i.status}")
-    _confirm(f"delete these {len(found)} instance(s)?", yes)
+    for f in firewalls:
+        typer.echo(f"firewall {f['id']}  {f['label']}")
+    _confirm(f"delete these {len(found)} instance(s) and {len(firewalls)} firewall(s)?", yes)
     failed = []
     for i in found:
         try:
@@ -216,10 +223,31 @@ def cleanup(
             failed.append(f"{i.id}: {exc}")
         except Exception as exc:  # noqa: BLE001 - keep deleting the others
             failed.append(f"{i.id}: {' '.join(str(exc).split())}")
+    if not failed:  # firewalls and tokens go once no instance needs them
+        for f in firewalls:
+            try:
+                firewall.delete_firewall(cloud, int(f["id"]))
+                typer.echo(f"deleted firewall {f['id']} ({f['label']})")
+            except Exception as exc:  # noqa: BLE001 - keep going
+                failed.append(f"firewall {f['id']}: {' '.join(str(exc).split())}")
+        _revoke_lease_tokens(cloud)
     if failed:
         for line in failed:
             print(f"error: {line}", file=sys.stderr)
         raise typer.Exit(4)
+
+
+def _revoke_lease_tokens(cloud: Any) -> None:
+    from provision.tokens import revoke_run_tokens
+
+    try:
+        revoked = revoke_run_tokens(cloud)
+    except Exception as exc:  # noqa: BLE001 - tokens expire by themselves
+        print(f"warning: lease tokens not checked: {' '.join(str(exc).split())}",
+              file=sys.stderr)
+        return
+    if revoked:
+        typer.echo(f"revoked {len(revoked)} lease token(s)")
 
 
 def _confirm(question: str, yes: bool) -> None:
@@ -251,8 +279,21 @@ def run(
                                           "nothing.")] = False,
     max_cost: Annotated[float | None, typer.Option("--max-cost", help="USD cap for the run.")]
     = None,
-    max_lifetime: Annotated[str | None, typer.Option("--max-lifetime",
-                                                     help="e.g. 90s, 20m, 2h.")] = None,
+    max_lifetime: Annotated[str | None, typer.Option(
+        "--max-lifetime", help="Lease: the server deletes itself this long after the launcher "
+        "last extended it, e.g. 90s, 20m, 2h. Default: the estimate x 2 + 30 min (4h without "
+        "an estimate).")] = None,
+    detach: Annotated[bool, typer.Option("--detach", help="Start the render and exit; come "
+                                         "back with `launcher attach RUN` before the lease "
+                                         "ends, or the instance deletes itself and the results "
+                                         "are lost.")] = False,
+    ssh_from: Annotated[str | None, typer.Option("--ssh-from", help="CIDR allowed to SSH in "
+                                                 "through the cloud firewall (default: this "
+                                                 "machine's detected public address).")]
+    = None,
+    no_cloud_firewall: Annotated[bool, typer.Option("--no-cloud-firewall", help="Do not create "
+                                                    "a Linode Cloud Firewall for the run.")]
+    = False,
     keep_frames: Annotated[bool, typer.Option("--keep-frames", help="Also pull PNG frames.")]
     = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Rent without asking.")] = False,
@@ -284,9 +325,10 @@ def run(
         output_dir=str(output) if output else None, deps=deps,
     )
     cloud = _cloud()
-    checked = preflight(scene, cfg, cloud)
+    checked = preflight(scene, cfg, cloud, cloud_firewall=not no_cloud_firewall,
+                        ssh_from=ssh_from)
     spec = build_spec(scene, resolve_scene_path(config), cfg, checked, _override_args(ov),
-                      keep_frames=keep_frames)
+                      keep_frames=keep_frames, detach=detach)
     hooks = ConsoleHooks(verbose=verbose)
     _show_plan(scene, cfg, checked)
     priced = checked.plan.in_region(checked.region)
@@ -308,12 +350,38 @@ def run(
                     + question.replace(" now?", " anyway?"))
     _confirm(question, yes)
     record = Job(spec, cloud, hooks).run()
+    if record.status == "detached":
+        typer.echo(f"detached: run {record.run_id} on instance {record.instance_id}; the lease "
+                   f"deletes it at {(record.lease or {}).get('deadline', '?')} unless you run "
+                   f"`launcher attach {record.run_id}` first")
+        return
+    _print_done(record)
+
+
+def _print_done(record: Any) -> None:
     out = record.outputs[0]["path"] if record.outputs else "-"
     typer.echo(
         f"done: {out}  ({record.frames} frames, {record.cores or '?'} cores, "
         f"instance lived {record.lifetime_s:.0f}s, billed {record.billed_hours} h = "
         f"${record.cost_usd:.2f})"
     )
+
+
+@app.command()
+@user_errors
+def attach(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="The run id `launcher run "
+                                          "--detach` printed, or the path of its run record.")],
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the server's output.")]
+    = False,
+) -> None:
+    """Reconnect to a detached run: keep its lease alive, wait for the render, pull the
+    results, delete the instance (confirmed), revoke its lease token and delete its firewall."""
+    from launcher.attach import attach as attach_run
+    from launcher.console import ConsoleHooks
+
+    record = attach_run(run_id, _cloud(), ConsoleHooks(verbose=verbose))
+    _print_done(record)
 
 
 def _show_plan(scene: Scene, cfg: RunConfig, checked: Any) -> None:

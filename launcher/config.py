@@ -21,6 +21,10 @@ SUPPORTED_IMAGES = (
     "linode/debian12", "linode/debian11", "linode/ubuntu24.04", "linode/ubuntu22.04",
 )
 DEPS_MODES = ("auto", "index", "wheelhouse")
+# --max-lifetime (the lease) by default: the estimate x 2 + 30 min; without an estimate, 4 h.
+LEASE_FACTOR = 2.0
+LEASE_MARGIN_S = 30 * 60.0
+LEASE_FALLBACK_S = 4 * 3600.0
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
 
 
@@ -61,6 +65,13 @@ def parse_duration_s(text: str | float | int, name: str = "max_lifetime") -> flo
     if value <= 0:
         raise ConfigError(f"{name}: must be positive, got {text!r}")
     return value
+
+
+def lease_seconds(estimate_total_s: float | None) -> float:
+    """The default lease: estimate x 2 + 30 min, or 4 h when there is no estimate."""
+    if estimate_total_s is None or estimate_total_s <= 0:
+        return LEASE_FALLBACK_S
+    return estimate_total_s * LEASE_FACTOR + LEASE_MARGIN_S
 
 
 def merge(cloud_table: Mapping[str, Any], **flags: Any) -> RunConfig:

@@ -6,7 +6,7 @@ import re
 import secrets
 import string
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,8 +14,17 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from launcher.errors import Interrupted, LauncherError
+from launcher.guards import GuardSpec, RunGuards
 from launcher.record import RunRecord
-from launcher.remote import RemoteLayout, parse_cores, parse_progress, render_command, stream
+from launcher.remote import (
+    DetachedFiles,
+    RemoteLayout,
+    parse_cores,
+    parse_progress,
+    render_command,
+    stream,
+    watch_command,
+)
 from launcher.signals import signals_deferred, signals_raise
 from provision import billing
 from provision.cloud import Cloud, InstanceInfo, InstanceRequest
@@ -64,6 +73,8 @@ class JobSpec:
     ssh_timeout_s: float = 300.0
     render_timeout_s: float | None = None
     scene_summary: dict[str, Any] = field(default_factory=dict)
+    guards: GuardSpec = field(default_factory=GuardSpec)  # firewall, host key, lease
+    detach: bool = False  # start the render and leave it to the lease (`launcher attach`)
 
 
 @dataclass
@@ -111,9 +122,14 @@ class Job:
             image=spec.image,
             instance_label=self.label,
             frames=spec.frames,
+            user=spec.user,
         )
         self.host: Host | None = None
         self._created_at: float | None = None
+        self._instance: InstanceInfo | None = None
+        self.detached = False
+        self.guards = RunGuards(spec.guards, cloud, self.run_id, self.record,
+                                lambda text: self.hooks.message(text))
 
     # ------------------------------------------------------------------ phases
 
@@ -134,38 +150,85 @@ class Job:
 
     def run(self) -> RunRecord:
         """The whole run. Raises LauncherError/ProvisionError after cleanup; record saved always."""
+        def body() -> None:
+            self._instance = self._create()
+            self._after_create(self._instance)
+
+        return self._lifecycle(body)
+
+    def resume(self, keys: Any) -> RunRecord:
+        """`launcher attach`: take over a detached run (this job's record is the saved one),
+        follow the render to its end, pull, and delete like any run."""
+        assert self.record.instance_id is not None and self.record.detached is not None
+
+        def body() -> None:
+            info = self.cloud.get(self.record.instance_id)
+            if info is None:
+                deadline = (self.record.lease or {}).get("deadline", "its lease end")
+                raise LauncherError(
+                    f"instance {self.record.instance_id} no longer exists: its lease ended "
+                    f"({deadline}) and the server deleted itself; the results are lost")
+            self._instance = info
+            layout = RemoteLayout(PurePosixPath(self.record.detached["home"]))
+            self.host = Host(info, self.record.address or info.ipv4 or "", keys, layout)
+            with self.phase("lease"):
+                self.guards.start_lease(info.id, self.host.address, keys, self.spec.user,
+                                        resume=True)
+            self.hooks.message(f"attached to instance {info.id}; following the render")
+            with self.phase("render"):
+                self._render(watch_command(DetachedFiles(**self.record.detached["files"])))
+            self.record.status = "pulling"
+            with self.phase("pull"):
+                self._pull_outputs()
+
+        return self._lifecycle(body)
+
+    def _lifecycle(self, body: Callable[[], None]) -> RunRecord:
         self._save()
-        instance: InstanceInfo | None = None
         error: BaseException | None = None
         try:
             with signals_raise():
                 try:
-                    instance = self._create()
-                    self._after_create(instance)
+                    body()
                 except BaseException as exc:  # noqa: BLE001 - recorded, cleaned up, re-raised
                     error = exc
                     self._record_failure(exc)
-                    if instance is not None:
+                    if self._instance is not None:
                         self._salvage()
                 finally:
-                    with signals_deferred() as late:
-                        self._delete(instance)
-                        if late:
-                            self.hooks.message("signal received during cleanup: finished deleting")
+                    if not self.detached:
+                        with signals_deferred() as late:
+                            self._cleanup()
+                            if late:
+                                self.hooks.message("signal received during cleanup: finished "
+                                                   "deleting")
         finally:
-            self.record.finished_at = _now()
+            if not self.detached:
+                self.record.finished_at = _now()
             self._save()
         if error is not None:
             raise error
-        self.record.status = "completed"
+        if not self.detached:
+            self.record.status = "completed"
         self._save()
         return self.record
+
+    def _cleanup(self) -> None:
+        """Delete (confirmed), then revoke the lease token and delete the firewall."""
+        self.guards.stop_heartbeat()
+        try:
+            self._delete(self._instance)
+        finally:
+            self.guards.finish(self.record.deleted)
 
     def _create(self) -> InstanceInfo:
         from provision.keys import RunKeys
 
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         keys = RunKeys.create(self.state_dir)
+        from launcher.attach import remember_record
+
+        remember_record(self.state_dir, self.record_path)  # `launcher attach RUN` finds it
         self._keys = keys
         request = InstanceRequest(
             label=self.label,
@@ -176,6 +239,7 @@ class Job:
             authorized_keys=(keys.public_line,),
             tags=(TAG, f"juliafarm-run-{self.run_id}"),
         )
+        request = self.guards.prepare(request)
         with self.phase("create"):
             # The label is in the run record before the request, so `launcher cleanup` and the
             # leak-proof retry can find an instance whose create response never arrived.
@@ -202,10 +266,15 @@ class Job:
         address = instance.ipv4 or ""
         if not address:
             raise LauncherError(f"instance {instance.id} has no public IPv4 address")
+        self.record.address = address
+        self.guards.before_first_contact(address, keys)
         with self.phase("ssh"):
             ssh.wait_for_ssh(address, "root", keys, timeout_s=self.spec.ssh_timeout_s,
                              on_tick=None)
-        self.record.host_key = getattr(keys, "host_key_method", None)
+        self.record.host_key = self.record.host_key or getattr(keys, "host_key_method", None)
+        if self.spec.guards.lease_s is not None:
+            with self.phase("lease"):
+                self.guards.start_lease(instance.id, address, keys, self.spec.user)
         home = PurePosixPath("/home") / self.spec.user
         self.host = Host(instance, address, keys, RemoteLayout(home))
         with self.phase("bootstrap"):
@@ -218,25 +287,52 @@ class Job:
                 )
             finally:
                 root.close()
+        self.guards.run_user_ready(self.spec.user)
         layout = self.host.layout
         with self.phase("sync"):
             sync.push(self.spec.project_dir, address, self.spec.user, keys, str(layout.project),
                       self.spec.exclude_file)
             sync.push_file(self.spec.scene_path, address, self.spec.user, keys,
                            str(layout.job / "scene.toml"))
+        if self.spec.detach:
+            self._detach()
+            return
         with self.phase("render"):
             self._render()
         self.record.status = "pulling"
         with self.phase("pull"):
             self._pull_outputs()
 
-    def _render(self) -> None:
+    def _render_command(self) -> str:
+        assert self.host is not None
+        return render_command(self.host.layout, "scene.toml", self.spec.scene_output_name,
+                              self.spec.render_args, self.spec.keep_frames)
+
+    def _detach(self) -> None:
+        """Start the render in its own session on the server and leave it to the lease."""
+        from launcher.attach import start_detached
+
+        assert self.host is not None
+        with self.phase("detach"):
+            self.record.detached = start_detached(self.host, self.spec.user,
+                                                  self._render_command(),
+                                                  self.spec.scene_output_name,
+                                                  self.spec.keep_frames)
+            deadline = self.guards.detach()
+        self.record.status = "detached"
+        self.detached = True
+        self._save()
+        from launcher.attach import detach_warning
+
+        self.hooks.message(detach_warning(self.run_id, self.record.instance_id, deadline))
+
+    def _render(self, command: str | None = None) -> None:
+        """Stream the render (or, on attach, a detached render's log) to its end."""
         from provision import ssh
 
         assert self.host is not None
         host = self.host
-        command = render_command(host.layout, "scene.toml", self.spec.scene_output_name,
-                                 self.spec.render_args, self.spec.keep_frames)
+        command = command or self._render_command()
         argv = [*ssh.ssh_command(host.keys, self.spec.user, host.address), command]
         self.record.status = "rendering"
         self._save()

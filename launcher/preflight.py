@@ -9,6 +9,7 @@ from typing import Any
 
 from launcher.config import RunConfig
 from launcher.errors import ConfigError, LauncherError
+from launcher.guards import GuardSpec
 from launcher.job import JobSpec
 from launcher.project import upload_source
 from provision.errors import ProvisionError
@@ -27,14 +28,20 @@ class Checked:
     exclude_file: Path
     upload_bytes: int
     estimate_line: str = ""
+    estimate_total_s: float | None = None  # for the default lease length
+    ssh_from: tuple[str, ...] | None = None  # cloud firewall sources; None: no cloud firewall
+    user_data_ok: bool = False  # image and regions take the host key through user_data
 
 
 class PreflightFailed(LauncherError):  # noqa: N818
     exit_code = 2
 
 
-def preflight(scene: Scene, cfg: RunConfig, cloud: Any) -> Checked:
-    """Validate everything; raise PreflightFailed listing every problem, one per line."""
+def preflight(scene: Scene, cfg: RunConfig, cloud: Any, *, cloud_firewall: bool = False,
+              ssh_from: str | None = None) -> Checked:
+    """Validate everything; raise PreflightFailed listing every problem, one per line.
+    With `cloud_firewall`, the SSH source is `ssh_from` or this machine's detected address."""
+    from provision import firewall, hostkey, tokens
     from provision.sync import upload_size
 
     problems: list[str] = []
@@ -53,38 +60,68 @@ def preflight(scene: Scene, cfg: RunConfig, cloud: Any) -> Checked:
                             "add what should stay local to exclude.txt")
     except ProvisionError as exc:
         problems.append(str(exc))
+    sources: tuple[str, ...] | None = None
+    if cloud_firewall:
+        try:
+            sources = firewall.normalise_cidrs([ssh_from or firewall.detect_public_cidr()])
+        except ValueError as exc:
+            problems.append(f"--ssh-from: {exc}")
+        except ProvisionError as exc:
+            problems.append(str(exc))
     plan: Plan | None = None
     region = cfg.regions[0]
+    user_data_ok = False
     try:
         cloud.check_access()
+        scopes = str(getattr(cloud, "last_headers", {}).get("X-OAuth-Scopes", "*"))
+        missing = tokens.missing_scopes(scopes, tokens=True, firewall=cloud_firewall)
+        if missing:
+            problems.append("the Linode API token lacks " + ", ".join(missing))
         plan = resolve_plan(cfg.plan, plans_from_api(cloud))
         offered = [r for r in cfg.regions if cloud.region_offers(r, plan.type_id)]
         if not offered:
             problems.append(f"plan {plan.type_id} is not offered in {', '.join(cfg.regions)}")
         else:
             region = offered[0]
+        user_data_ok = hostkey.user_data_supported(cloud, cfg.image, cfg.regions)
     except (ProvisionError, ConfigError) as exc:
         problems.append(" ".join(str(exc).split()))
     if problems or plan is None:
         raise PreflightFailed("; ".join(problems) if len(problems) == 1
                               else f"{len(problems)} problems: " + " | ".join(problems))
-    return Checked(plan, region, upload_dir, exclude_file, size,
-                   _estimate_line(scene, plan.in_region(region), cfg, size))
+    line, total_s = _estimate(scene, plan.in_region(region), cfg, size)
+    return Checked(plan, region, upload_dir, exclude_file, size, line, total_s, sources,
+                   user_data_ok)
 
 
-def _estimate_line(scene: Scene, plan: Plan, cfg: RunConfig, upload_bytes: int) -> str:
-    """The plan's time and cost next to this machine's; an estimate never blocks a run."""
+def _estimate(scene: Scene, plan: Plan, cfg: RunConfig, upload_bytes: int
+              ) -> tuple[str, float | None]:
+    """The plan's time and cost next to this machine's, and its total time; an estimate never
+    blocks a run."""
     try:
-        from launcher.estimate_cli import estimate_line
+        from launcher.estimate_cli import estimate_line, plan_estimate
 
-        return estimate_line(scene, plan, cfg.output_dir, upload_bytes)
+        line = estimate_line(scene, plan, cfg.output_dir, upload_bytes)
+        return line, plan_estimate(scene, plan, cfg.output_dir, upload_bytes).total_s
     except Exception as exc:  # noqa: BLE001 - the run does not depend on the estimate
-        return f"estimate unavailable: {' '.join(str(exc).split())[:160]}"
+        return f"estimate unavailable: {' '.join(str(exc).split())[:160]}", None
 
 
 def build_spec(scene: Scene, scene_path: Path, cfg: RunConfig, checked: Checked,
-               render_args: tuple[str, ...], keep_frames: bool = False) -> JobSpec:
+               render_args: tuple[str, ...], keep_frames: bool = False,
+               detach: bool = False) -> JobSpec:
+    import os
+
+    from launcher.config import lease_seconds
+    from provision.token import server_api_url
+
     regions = (checked.region, *[r for r in cfg.regions if r != checked.region])
+    guards = GuardSpec(
+        lease_s=cfg.max_lifetime_s or lease_seconds(checked.estimate_total_s),
+        server_api_url=server_api_url(os.environ),
+        ssh_from=checked.ssh_from,
+        host_key_user_data=checked.user_data_ok,
+    )
     return JobSpec(
         scene_path=scene_path,
         scene_output_name=scene.output.name,
@@ -100,6 +137,8 @@ def build_spec(scene: Scene, scene_path: Path, cfg: RunConfig, checked: Checked,
         deps=cfg.deps,
         keep_frames=keep_frames,
         max_cost_usd=cfg.max_cost_usd,
+        guards=guards,
+        detach=detach,
         scene_summary={
             "width": scene.width, "height": scene.height, "frames": scene.frames,
             "fps": scene.fps, "max_iterations": scene.max_iterations,

@@ -39,6 +39,24 @@ class RunRecord:
     deleted: bool = False
     finished_at: str | None = None
     render_throughput_giter_s: float | None = None
+    # Defence in depth (issue 6). Never a secret: the lease token stays on the server.
+    address: str | None = None
+    user: str | None = None
+    host_key_source: str | None = None  # "user_data" | "first_use"
+    firewall_id: int | None = None
+    ssh_from: list[str] | None = None
+    firewall_deleted: bool = False
+    lease: dict[str, Any] | None = None  # lease_s, server_api_url, deadline, token_revoked
+    detached: dict[str, Any] | None = None  # what `launcher attach` needs on the server
+
+    @classmethod
+    def load(cls, path: Path) -> RunRecord:
+        """A saved record (fields added later default; unknown ones are ignored)."""
+        import dataclasses
+
+        data = json.loads(path.read_text(encoding="utf-8"))
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

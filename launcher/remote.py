@@ -115,3 +115,39 @@ def stream(
     finally:
         if timer is not None:
             timer.cancel()
+
+
+@dataclass(frozen=True)
+class DetachedFiles:
+    """Where a detached render leaves its output, pid and exit status on the server."""
+
+    log: str
+    pid: str
+    exit: str
+
+    @classmethod
+    def under(cls, layout: RemoteLayout) -> DetachedFiles:
+        return cls(str(layout.job / "render.log"), str(layout.job / "render.pid"),
+                   str(layout.job / "render.exit"))
+
+
+def detached_command(command: str, files: DetachedFiles) -> str:
+    """Start `command` in its own session, immune to the SSH session ending (nohup + setsid):
+    output to the log, its status to the exit file once it ends; prints nothing, returns at once.
+    """
+    inner = f"( {command} ); echo $? > {shlex.quote(files.exit)}"
+    return (f"rm -f {shlex.quote(files.exit)}; nohup setsid sh -c {shlex.quote(inner)} "
+            f"> {shlex.quote(files.log)} 2>&1 < /dev/null & echo $! > {shlex.quote(files.pid)}")
+
+
+def watch_command(files: DetachedFiles) -> str:
+    """Follow a detached render's log from the start until it ends; exit with its status
+    (99 if it died without writing one). The end is the exit file, or the process gone or a
+    zombie (an init that does not reap must not keep us waiting)."""
+    log, pid, status = (shlex.quote(x) for x in (files.log, files.pid, files.exit))
+    return (f"p=\"$(cat {pid})\"; tail -n +1 -f {log} & t=$!; "
+            f"while [ ! -s {status} ] && [ -r /proc/$p/stat ] && "
+            "[ \"$(cut -d' ' -f3 /proc/$p/stat)\" != Z ]; do sleep 1; done; "
+            f"sleep 1; kill $t 2>/dev/null; wait $t 2>/dev/null; "
+            f"if [ -s {status} ]; then exit \"$(cat {status})\"; fi; "
+            "echo 'the render ended without an exit status' >&2; exit 99")

@@ -129,6 +129,12 @@ class LinodeCloud:
     def _remember(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self.last_headers = response.headers
 
+    def call(self, fn: Callable[[], Any], what: str) -> Any:
+        """Run one API call with the retry policy; failures become ProvisionErrors (no token).
+        For small modules beside this one (tokens, firewalls, host keys): `fn` uses
+        `self.client`."""
+        return self._call(fn, what)
+
     def _call(self, fn: Callable[[], Any], what: str, **kw: Any) -> Any:
         try:
             return call_with_retry(fn, what, self.policy, sleep=self._sleep, **kw)

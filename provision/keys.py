@@ -47,6 +47,17 @@ class RunKeys:
         known_hosts.touch(mode=0o600)
         return cls(directory, private, public, known_hosts)
 
+    @classmethod
+    def existing(cls, directory: Path) -> RunKeys:
+        """The pair and known_hosts a run made earlier (for `launcher attach`)."""
+        directory = Path(directory)
+        private = directory / "id_ed25519"
+        known_hosts = directory / "known_hosts"
+        if not private.is_file() or not known_hosts.is_file():
+            raise SshError(f"the run's SSH key or known_hosts is missing from {directory}")
+        public = private.with_suffix(".pub").read_text().strip()
+        return cls(directory, private, public, known_hosts)
+
     def pinned_lines(self, host: str, port: int = 22) -> list[str]:
         """The known_hosts lines pinned for `host` (empty before first contact)."""
         if not self.known_hosts_path.exists():

@@ -14,6 +14,7 @@ from provision.errors import DEFAULT_API_URL, ProvisionError, TokenError
 TOKEN_ENV = "LINODE_TOKEN"
 TOKEN_FILE_ENV = "LINODE_TOKEN_FILE"
 API_URL_ENV = "LINODE_API_URL"
+SERVER_API_URL_ENV = "JULIAFARM_SERVER_API_URL"
 MAX_TOKEN_BYTES = 4096
 
 
@@ -79,3 +80,19 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def server_api_url(environ: Mapping[str, str] = os.environ) -> str:
+    """The API URL the *server's* lease watchdog uses: JULIAFARM_SERVER_API_URL, else the
+    launcher's own (LINODE_API_URL or the real API). Plain http only when the launcher itself
+    talks plain http to a local emulator (its servers then reach it on a test network)."""
+    own = api_base_url(environ)
+    url = (environ.get(SERVER_API_URL_ENV) or own).strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ProvisionError(f"{SERVER_API_URL_ENV}: expected an http(s) URL like "
+                             f"{DEFAULT_API_URL}, got {url!r}")
+    if parts.scheme == "http" and not own.startswith("http://"):
+        raise ProvisionError(f"{SERVER_API_URL_ENV}: plain http would carry the lease token "
+                             "in clear text; use https")
+    return url

@@ -54,9 +54,16 @@ def _scene(tmp: Path, frames: int = 12) -> Path:
 
 def _env(fake, tmp: Path) -> dict[str, str]:
     env = dict(os.environ)
+    # The servers' lease watchdog reaches the emulator on the test bridge, not on loopback.
     env.update(LINODE_API_URL=fake.url, LINODE_TOKEN=fake.master_token,
+               JULIAFARM_SERVER_API_URL=fake.host_api_url,
                XDG_STATE_HOME=str(tmp / "state"), PYTHONUNBUFFERED="1")
     return env
+
+
+# This machine's side of the test bridge: the only source the run's cloud firewall lets in (the
+# test network has no internet, so the address cannot be detected).
+SSH_FROM = ("--ssh-from", "203.0.113.1/32")
 
 
 def _launcher(*args: str) -> list[str]:
@@ -75,7 +82,7 @@ def test_run_renders_remotely_pulls_and_deletes(fake_linode_hosts, tmp_path) -> 
     out = tmp_path / "out"
     proc = subprocess.run(
         _launcher("run", "--plan", "dedicated-2", "--config", str(scene), "--region", "us-east",
-                  "--output", str(out), "--yes"),
+                  "--output", str(out), "--yes", *SSH_FROM),
         env=_env(fake, tmp_path), capture_output=True, text=True, timeout=1500,
         stdin=subprocess.DEVNULL)
     log = proc.stdout + proc.stderr
@@ -118,7 +125,7 @@ def test_signal_mid_render_deletes_and_keeps_finished_segments(fake_linode_hosts
     out = tmp_path / "out"
     proc = subprocess.Popen(
         _launcher("run", "--plan", "dedicated-2", "--config", str(scene), "--output", str(out),
-                  "--yes", "--num-steps", "480", "--max-iterations", "5000"),
+                  "--yes", "--num-steps", "480", "--max-iterations", "5000", *SSH_FROM),
         env=_env(fake, tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         stdin=subprocess.DEVNULL)
     lines: list[str] = []

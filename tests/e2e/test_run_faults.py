@@ -270,7 +270,8 @@ def test_sigkill_leaves_an_instance_that_cleanup_removes(fake_linode_hosts, tmp_
                XDG_STATE_HOME=str(tmp_path / "state"))
     launcher = [sys.executable, "-c", "from launcher.cli import main; main()"]
     proc = subprocess.Popen([*launcher, "run", "--plan", "dedicated-2", "--config", str(scene),
-                             "--output", str(tmp_path / "out"), "--yes"], env=env,
+                             "--output", str(tmp_path / "out"), "--yes",
+                             "--no-cloud-firewall"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             stdin=subprocess.DEVNULL)
     assert proc.stdout is not None

@@ -27,6 +27,7 @@ class Faults:
     ssh_never_up_next: int = 0
     fail_boot_next: int = 0
     first_boot_commands: list[str] = field(default_factory=list)
+    ignore_user_data_next: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def rate_limit(self, method: str = "*", path: str = ".*", count: int = 1,
@@ -62,6 +63,19 @@ class Faults:
         with self._lock:
             taken, self.first_boot_commands = tuple(self.first_boot_commands), []
             return taken
+
+    def ignore_user_data(self, count: int = 1) -> None:
+        """The next `count` hosts boot as if cloud-init never ran: the API accepts user_data,
+        but the machine makes its own host key (what a man in the middle would present too)."""
+        with self._lock:
+            self.ignore_user_data_next += count
+
+    def take_ignore_user_data(self) -> bool:
+        with self._lock:
+            if self.ignore_user_data_next > 0:
+                self.ignore_user_data_next -= 1
+                return True
+            return False
 
     def _add(self, rule: ErrorRule) -> None:
         with self._lock:

@@ -482,7 +482,8 @@ class FakeLinode:
             spec = HostSpec(
                 instance_id=iid, label=label, image=image or "", ipv4=public,
                 private_ipv4=private, root_pass=root_pass, authorized_keys=tuple(keys),
-                user_data=decoded, ssh_never_up=self.faults.take_ssh_never_up(),
+                user_data=None if self.faults.take_ignore_user_data() else decoded,
+                ssh_never_up=self.faults.take_ssh_never_up(),
                 first_boot_commands=self.faults.take_first_boot_commands(),
                 environment={"api_url": self.host_api_url},
                 firewall_rules=None)

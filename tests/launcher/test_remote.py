@@ -52,3 +52,27 @@ def test_stream_kills_the_child_when_interrupted() -> None:
         stream([sys.executable, "-c", "import time; print('go', flush=True); time.sleep(30)"],
                on_line)
     assert started == ["go"]
+
+
+def test_detached_render_survives_its_shell_and_the_watcher_returns_its_status(tmp_path) -> None:
+    """The commands `--detach` and `launcher attach` run on the server, run here with sh."""
+    import subprocess
+
+    from launcher.remote import DetachedFiles, detached_command, watch_command
+
+    files = DetachedFiles(str(tmp_path / "log"), str(tmp_path / "pid"), str(tmp_path / "exit"))
+    work = "for i in 1 2 3; do echo line $i; sleep 0.5; done; exit 3"
+    started = subprocess.run(["sh", "-c", detached_command(work, files)], timeout=10,
+                             capture_output=True, text=True)
+    assert started.returncode == 0 and started.stdout == ""  # returned at once, silent
+    watched = subprocess.run(["sh", "-c", watch_command(files)], timeout=30,
+                             capture_output=True, text=True)
+    assert watched.returncode == 3
+    assert watched.stdout.splitlines() == ["line 1", "line 2", "line 3"]
+    again = subprocess.run(["sh", "-c", watch_command(files)], timeout=30,
+                           capture_output=True, text=True)
+    assert again.returncode == 3 and "line 3" in again.stdout  # attaching after the end
+    (tmp_path / "exit").unlink()
+    died = subprocess.run(["sh", "-c", watch_command(files)], timeout=30,
+                          capture_output=True, text=True)
+    assert died.returncode == 99 and "without an exit status" in died.stderr
