@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.fakelinode.hostapi import HostSpec
+from tests.fakelinode.registry_route import registry_addresses_in_test_nets, route_around_bridge
 
 BRIDGE = "jfbr0"
 GATEWAYS = ("203.0.113.1/24", "198.51.100.1/24")
@@ -61,7 +62,11 @@ class NamespaceHostBackend:
         self._hosts: dict[int, _Host] = {}
         self._lock = threading.Lock()
         self._made_bridge = False
+        # Addresses of package registries inside the test ranges: routed around the bridge and
+        # never given to an instance.
+        self.reserved = registry_addresses_in_test_nets()
         self._ensure_bridge()
+        route_around_bridge(self.reserved)
 
     # ------------------------------------------------------------------ bridge
 

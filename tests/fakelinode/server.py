@@ -508,6 +508,8 @@ class FakeLinode:
                 raise ApiFailure(400, ("No addresses left in the test range", None))
             setattr(self, counter, n + 1)
             address = str(net[n])
+            if address in getattr(self.backend, "reserved", ()):
+                continue  # a package registry's address on this machine
             if not self._claim_addresses:
                 return address
             CLAIMS.mkdir(parents=True, exist_ok=True)
