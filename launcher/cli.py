@@ -260,6 +260,8 @@ def run(
     = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the server's output.")]
     = False,
+    nodes: Annotated[int, typer.Option("--nodes", min=1, help="Render across N Linodes at once "
+                                       "(Dask distributed); 1 = one instance.")] = 1,
     num_steps: NumSteps = None, width: Width = None, height: Height = None,
     max_iterations: MaxIterations = None, num_frames: NumFrames = None,
     framerate: Framerate = None, duration: Duration = None,
@@ -289,6 +291,9 @@ def run(
                       keep_frames=keep_frames)
     hooks = ConsoleHooks(verbose=verbose)
     _show_plan(scene, cfg, checked)
+    if nodes > 1:
+        _run_nodes(scene, cfg, checked, spec, ov, nodes, cloud, hooks, dry_run=dry_run, yes=yes)
+        return
     priced = checked.plan.in_region(checked.region)
     if cfg.max_cost_usd is not None:
         from launcher.costguard import check_before_start
@@ -314,6 +319,32 @@ def run(
         f"instance lived {record.lifetime_s:.0f}s, billed {record.billed_hours} h = "
         f"${record.cost_usd:.2f})"
     )
+
+
+def _run_nodes(scene: Scene, cfg: RunConfig, checked: Any, spec: Any, ov: Overrides, nodes: int,
+               cloud: Any, hooks: Any, *, dry_run: bool, yes: bool) -> None:
+    """`run --nodes N` (N > 1): the N-node estimate and checks, then launcher.multinode."""
+    from launcher import multinode
+    from launcher.costguard import check_before_start
+
+    priced = checked.plan.in_region(checked.region)
+    est = multinode.estimate(scene, priced, cfg.output_dir, checked.upload_bytes, nodes)
+    for line in multinode.estimate_lines(est):
+        typer.echo(line, err=True)
+    if cfg.max_cost_usd is not None:
+        check_before_start(est.chosen.cost_usd, cfg.max_cost_usd)
+    multinode.require_dask()
+    if dry_run:
+        typer.echo(f"dry run: everything checks out for {nodes} nodes; nothing was created")
+        return
+    _confirm(f"rent {nodes} x {checked.plan.alias} ({checked.plan.type_id}) at "
+             f"${nodes * priced.price_hourly_usd:.3f}/h in all now?", yes)
+    record = multinode.ClusterJob(multinode.cluster_spec(spec, scene, ov, nodes), cloud,
+                                  hooks).run()
+    out = record.outputs[0]["path"] if record.outputs else "-"
+    warned = f"; {len(record.warnings)} warning(s), see above" if record.warnings else ""
+    typer.echo(f"done: {out}  ({record.frames} frames on {nodes} nodes of {record.cores or '?'} "
+               f"cores, billed {record.billed_hours} node-h = ${record.cost_usd:.2f}{warned})")
 
 
 def _show_plan(scene: Scene, cfg: RunConfig, checked: Any) -> None:

@@ -283,16 +283,19 @@ def private_ipv4(address: str) -> str:
 
 def scheduler_command(python: str | PurePosixPath, project: str | PurePosixPath,
                       private_ip: str, ports: DaskPorts = DaskPorts(),
-                      idle_timeout_s: int = 3600) -> str:
+                      idle_timeout_s: int = 3600, worker_ttl_s: float | None = None) -> str:
     """Shell command (foreground) for the scheduler on the first node, on its private address.
 
     No dashboard (it would listen on every interface); the idle timeout stops a scheduler the
-    launcher forgot, though the node is deleted anyway.
+    launcher forgot, though the node is deleted anyway. worker_ttl_s: how long a silent worker
+    (its node gone without closing its connections) counts as alive; Dask's default is 5 min.
     """
     ip = private_ipv4(private_ip)
     argv = [str(python), "-m", "dask", "scheduler", "--host", ip, "--port", str(ports.scheduler),
             "--no-dashboard", "--no-jupyter", "--idle-timeout", f"{idle_timeout_s}s"]
-    return f"cd {shlex.quote(str(project))} && exec {shlex.join(argv)}"
+    env = "" if worker_ttl_s is None else \
+        f"DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL={worker_ttl_s:g}s "
+    return f"cd {shlex.quote(str(project))} && {env}exec {shlex.join(argv)}"
 
 
 def worker_command(python: str | PurePosixPath, project: str | PurePosixPath,
@@ -312,6 +315,8 @@ def worker_command(python: str | PurePosixPath, project: str | PurePosixPath,
             "--nworkers", "1", "--name", name, "--no-dashboard",
             "--local-directory", str(local_dir), "--death-timeout", f"{death_timeout_s}s"]
     env = "NUMBA_THREADING_LAYER=threadsafe " if sizing.tasks > 1 else ""
+    # The worker's processes import segment_task (launcher.cluster) from this checkout.
+    env += f"PYTHONPATH={shlex.quote(str(project))} "
     return f"cd {shlex.quote(str(project))} && {env}exec {shlex.join(argv)}"
 
 

@@ -39,6 +39,11 @@ class RunRecord:
     deleted: bool = False
     finished_at: str | None = None
     render_throughput_giter_s: float | None = None
+    # Multi-node runs (`--nodes N`): every instance with its own delete and bill; the fields
+    # above then hold node 1's id and the sums. Warnings: the run completed, but see these.
+    nodes: int = 1
+    instances: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
