@@ -257,14 +257,16 @@ class DaskPorts:
     """Fixed ports, so the firewall can name them (Dask's default worker ports are random)."""
 
     scheduler: int = 8786
+    http: int = 8787  # the scheduler's HTTP server (health, metrics): it runs even without the
+    #                   dashboard, on every interface unless told otherwise
     worker: int = 8788
     nanny: int = 8789
 
     @property
     def span(self) -> str:
-        """The ufw port range covering all three."""
-        lo, hi = min(self.scheduler, self.worker, self.nanny), max(
-            self.scheduler, self.worker, self.nanny)
+        """The ufw port range covering all four."""
+        ports = (self.scheduler, self.http, self.worker, self.nanny)
+        lo, hi = min(ports), max(ports)
         return f"{lo}:{hi}" if lo != hi else str(lo)
 
 
@@ -292,7 +294,8 @@ def scheduler_command(python: str | PurePosixPath, project: str | PurePosixPath,
     """
     ip = private_ipv4(private_ip)
     argv = [str(python), "-m", "dask", "scheduler", "--host", ip, "--port", str(ports.scheduler),
-            "--no-dashboard", "--no-jupyter", "--idle-timeout", f"{idle_timeout_s}s"]
+            "--no-dashboard", "--dashboard-address", f"{ip}:{ports.http}", "--no-jupyter",
+            "--idle-timeout", f"{idle_timeout_s}s"]
     env = "" if worker_ttl_s is None else \
         f"DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL={worker_ttl_s:g}s "
     return f"cd {shlex.quote(str(project))} && {env}exec {shlex.join(argv)}"
@@ -313,6 +316,7 @@ def worker_command(python: str | PurePosixPath, project: str | PurePosixPath,
             "--host", private_ipv4(private_ip), "--worker-port", str(ports.worker),
             "--nanny-port", str(ports.nanny), "--nthreads", str(sizing.tasks),
             "--nworkers", "1", "--name", name, "--no-dashboard",
+            "--dashboard-address", f"{private_ipv4(private_ip)}:0",
             "--local-directory", str(local_dir), "--death-timeout", f"{death_timeout_s}s"]
     env = "NUMBA_THREADING_LAYER=threadsafe " if sizing.tasks > 1 else ""
     # The worker's processes import segment_task (launcher.cluster) from this checkout.

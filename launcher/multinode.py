@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
@@ -456,6 +457,7 @@ class ClusterJob:
     def _connect(self, head: Node) -> Any:
         """The client, through an SSH tunnel to node 1: no Dask port faces the internet."""
         import distributed
+        from distributed.versions import VersionMismatchWarning
 
         from provision import ssh
 
@@ -474,8 +476,12 @@ class ClusterJob:
                 raise ClusterError(f"the SSH tunnel to {head.name} closed: "
                                    f"{_one_line(Exception(err)) or 'no output'}")
             try:
-                client = distributed.Client(tunnel.scheduler_address, timeout=10,
-                                            set_as_default=False, direct_to_workers=False)
+                with warnings.catch_warnings():
+                    # The nodes run the launcher's Dask versions (node_requirements); what is
+                    # left to differ is Python's patch level, which Dask warns about loudly.
+                    warnings.simplefilter("ignore", VersionMismatchWarning)
+                    client = distributed.Client(tunnel.scheduler_address, timeout=10,
+                                                set_as_default=False, direct_to_workers=False)
             except (OSError, TimeoutError) as exc:
                 last = _one_line(exc)
                 if time.monotonic() > deadline:
@@ -483,19 +489,34 @@ class ClusterJob:
                                        f"through the tunnel: {last}; "
                                        f"{self._log_tail(head, 'scheduler')}") from None
                 time.sleep(1.0)
-        try:
-            client.wait_for_workers(len(self.nodes),
-                                    timeout=max(1.0, deadline - time.monotonic()))
-        except (TimeoutError, OSError):
-            joined = len(client.scheduler_info(n_workers=-1).get("workers", {}))
-            client.close(timeout=5)
-            missing = self.nodes[joined:] if joined else self.nodes
-            raise ClusterError(f"only {joined} of {len(self.nodes)} Dask workers joined within "
-                               f"{self.spec.start_timeout_s:.0f} s; "
-                               f"{self._log_tail(missing[-1], 'worker')}") from None
+        self._client = client
+        while True:
+            try:
+                client.wait_for_workers(len(self.nodes), timeout=5)
+                break
+            except (TimeoutError, OSError):
+                pass
+            joined = {str(w.get("name")) for w in
+                      client.scheduler_info(n_workers=-1).get("workers", {}).values()}
+            for node in self.nodes:  # a worker that exited will not join: say why at once
+                if node.name not in joined and not self._worker_alive(node):
+                    raise ClusterError(f"the Dask worker on {node.name} exited; "
+                                       f"{self._log_tail(node, 'worker')}")
+            if time.monotonic() > deadline:
+                raise ClusterError(f"only {len(joined)} of {len(self.nodes)} Dask workers joined "
+                                   f"within {self.spec.start_timeout_s:.0f} s")
         self.hooks.message(f"Dask scheduler on {head.name} ({head.private_ip}), "
                            f"{len(self.nodes)} workers, reached through an SSH tunnel")
         return client
+
+    def _worker_alive(self, node: Node) -> bool:
+        pid_file = shlex.quote(str(self.dask_dir / "worker.pid"))
+        try:
+            self._ssh_run(node, f"kill -0 \"$(cat {pid_file})\"", "checking the worker",
+                          timeout_s=20)
+            return True
+        except LauncherError:
+            return False
 
     def _log_tail(self, node: Node, which: str) -> str:
         try:
