@@ -561,12 +561,13 @@ class ClusterJob:
             fps = frames / max(1e-6, time.monotonic() - started)
             self.hooks.progress(frames, total, fps)
 
-        run = cluster.render_on_cluster(
-            self._client, spec.scene_toml, segments, spec.segment_frames,
-            str(self.segments_dir), overrides=spec.overrides,
-            frames_dirs=str(self.frames_dir) if spec.job.keep_frames else None,
-            kernel_threads=self.sizing.kernel_threads, on_segment=on_segment,
-            on_warning=self._warn, no_workers_timeout_s=spec.no_workers_timeout_s)
+        with self._client.as_current():  # distributed.wait looks for the current client
+            run = cluster.render_on_cluster(
+                self._client, spec.scene_toml, segments, spec.segment_frames,
+                str(self.segments_dir), overrides=spec.overrides,
+                frames_dirs=str(self.frames_dir) if spec.job.keep_frames else None,
+                kernel_threads=self.sizing.kernel_threads, on_segment=on_segment,
+                on_warning=self._warn, no_workers_timeout_s=spec.no_workers_timeout_s)
         self.record.frames_rendered = total
         split = {n.name: len(run.files_by_worker().get(n.name, [])) for n in self.nodes}
         self.hooks.message("segments per node: " + ", ".join(f"{k} {v}" for k, v in split.items()))
