@@ -129,7 +129,7 @@ def render_on_cluster(
     kernel_threads: int = 1, encoder_threads: int | None = None,
     on_segment: Callable[[NodeSegment], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
-    no_workers_timeout_s: float = NO_WORKERS_TIMEOUT_S,
+    no_workers_timeout_s: float = NO_WORKERS_TIMEOUT_S, key_suffix: str = "",
 ) -> ClusterRun:
     """Render `segments` as one pure task each (retries=TASK_RETRIES) on a dask Client's cluster.
 
@@ -159,7 +159,9 @@ def render_on_cluster(
     done: dict[int, NodeSegment] = {}
     todo = list(segments)
     for round_ in range(RE_RENDER_ROUNDS + 1):
-        suffix = "" if round_ == 0 else f"-again{round_}"
+        # key_suffix: a later call for the same segments (their files were lost after this one
+        # returned) must not be answered from results the scheduler still remembers.
+        suffix = key_suffix + ("" if round_ == 0 else f"-again{round_}")
         futures = {
             client.submit(segment_task, scene_toml, overrides, s.index, segment_frames, s.name,
                           output_dirs, frames_dirs, kernel_threads, encoder_threads,

@@ -577,26 +577,44 @@ class ClusterJob:
         return run
 
     def _pull(self, run: ClusterRun) -> None:
-        """rsync each node's segments (and frames) back, then join locally without re-encoding."""
+        """rsync each node's segments (and frames) back, then join locally without re-encoding.
+
+        A node that cannot be reached any more (lost after the render) has its segments rendered
+        again on the others, once, with a warning; losing node 1 (the scheduler) fails the run.
+        """
         from provision import sync
 
         job = self.spec.job
         job.output_dir.mkdir(parents=True, exist_ok=True)
         staging = job.output_dir / f".{self.run_id}-segments"
-        holders = run.files_by_worker()
-        alive = [n for n in self.nodes if n.name not in run.lost_workers]
         frames_local = job.output_dir / f"{Path(job.scene_output_name).stem}-frames"
+        gone: set[str] = set(run.lost_workers)
 
-        def pull(node: Node) -> None:
+        def pull(node: Node) -> str | None:
             assert node.host is not None
-            if node.name in holders:
-                sync.pull_dir(node.host.address, job.user, self._keys, str(self.segments_dir),
-                              staging / node.name, exclude=(".*",))
-            if job.keep_frames:
-                sync.pull_dir(node.host.address, job.user, self._keys, str(self.frames_dir),
-                              frames_local, exclude=(".*",))
+            try:
+                if node.name in run.files_by_worker():
+                    sync.pull_dir(node.host.address, job.user, self._keys,
+                                  str(self.segments_dir), staging / node.name, exclude=(".*",))
+                if job.keep_frames:
+                    sync.pull_dir(node.host.address, job.user, self._keys, str(self.frames_dir),
+                                  frames_local, exclude=(".*",))
+                return None
+            except ProvisionError as exc:
+                return _one_line(exc)
 
-        self._parallel("pull", pull, alive)
+        for attempt in range(2):
+            alive = [n for n in self.nodes if n.name not in gone]
+            failed = {n.name: e for n, e in zip(alive, self._parallel("pull", pull, alive),
+                                                  strict=True) if e is not None}
+            if not failed:
+                break
+            first = next(iter(failed.values()))
+            if attempt or self.nodes[0].name in failed or len(failed) == len(alive):
+                raise LauncherError(f"could not pull from {', '.join(failed)}: {first}")
+            gone |= set(failed)
+            run = self._render_again(run, set(failed), first)
+        self.result = run
         output = job.output_dir / job.scene_output_name
         cluster.concat_pulled(run, lambda s: staging / s.worker / Path(s.result.path).name,
                               output)
@@ -612,6 +630,30 @@ class ClusterJob:
                 raise LauncherError(f"{len(missing)} frame(s) missing after the pull, e.g. "
                                     f"{missing[0]}")
             self.record.outputs.append({"path": str(frames_local), "kind": "frames"})
+
+    def _render_again(self, run: ClusterRun, lost: set[str], why: str) -> ClusterRun:
+        """The segments whose files lie on `lost` nodes, rendered on the nodes left."""
+        assert self._client is not None and self.sizing is not None
+        spec = self.spec
+        indices = {s.result.index for s in run.segments if s.worker in lost}
+        self._warn(f"{', '.join(sorted(lost))} could not be reached after the render ({why}); "
+                   f"rendering its {len(indices)} segment(s) again on the others")
+        segments = [s for s in plan_segments(spec.job.frames, spec.segment_frames)
+                    if s.index in indices]
+        with self._client.as_current():
+            again = cluster.render_on_cluster(
+                self._client, spec.scene_toml, segments, spec.segment_frames,
+                str(self.segments_dir), overrides=spec.overrides,
+                frames_dirs=str(self.frames_dir) if spec.job.keep_frames else None,
+                kernel_threads=self.sizing.kernel_threads, on_warning=self._warn,
+                no_workers_timeout_s=spec.no_workers_timeout_s, key_suffix="-after-pull")
+        done = {s.result.index: s for s in run.segments}
+        done.update({s.result.index: s for s in again.segments})
+        lost_all = tuple(dict.fromkeys((*run.lost_workers, *sorted(lost), *again.lost_workers)))
+        self.record.lost.append(f"nodes lost after the render: {', '.join(sorted(lost))}; "
+                                "their segments were rendered again on the others")
+        return ClusterRun(segments=tuple(done[i] for i in sorted(done)), lost_workers=lost_all,
+                          warnings=run.warnings + again.warnings, wall_s=run.wall_s + again.wall_s)
 
     def _salvage(self) -> None:
         """Before the deletes: pull the segments the nodes finished, so a failure loses little."""
