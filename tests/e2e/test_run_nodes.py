@@ -190,3 +190,25 @@ def test_a_bootstrap_failure_deletes_every_node(fake_linode_hosts, tmp_path) -> 
     record = json.loads(job.record_path.read_text())
     assert record["status"] == "failed" and record["deleted"] is True
     assert len(record["instances"]) == 2 and all(i["deleted"] for i in record["instances"])
+
+
+@pytest.mark.root
+@pytest.mark.slow
+def test_a_node_lost_after_the_render_has_its_segments_rendered_again(fake_linode_hosts,
+                                                                      tmp_path) -> None:
+    fake = fake_linode_hosts
+
+    class KillBeforePull(Hooks):
+        def phase_started(self, name: str) -> None:
+            if name == "pull":  # every segment is rendered; node 2's files go with it
+                fake.disappear(job.nodes[1].instance.id)
+
+    job = make_job(fake, tmp_path, hooks=KillBeforePull(), worker_ttl_s=10)
+    job.spec = replace(job.spec, job=replace(job.spec.job, keep_frames=True))
+    record = job.run()
+    assert record.status == "completed"
+    assert any("node-2 could not be reached after the render" in w for w in record.warnings)
+    assert all(s.worker == "node-1" for s in job.result.segments)
+    assert count_frames(Path(record.outputs[0]["path"])) == 40
+    assert len(list(Path(record.outputs[1]["path"]).glob("frame-*.png"))) == 40
+    assert_all_deleted(fake, 2)
