@@ -16,8 +16,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor
-from concurrent.futures import wait as wait_futures
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
@@ -237,32 +236,38 @@ class ClusterJob:
 
     def _parallel(self, what: str, fn: Callable[[Node], T], nodes: Sequence[Node],
                   wait_all: bool = False) -> list[T]:
-        """fn on every node at once; the first failure is raised (after all finished if
-        wait_all: creates must all be known before the delete looks for them)."""
-        pool = ThreadPoolExecutor(max_workers=max(1, len(nodes)),
-                                  thread_name_prefix=f"juliafarm-{what}")
-        futures: dict[Future[T], Node] = {pool.submit(fn, n): n for n in nodes}
+        """fn on every node at once, in node order; once all are done, the first node's failure
+        is raised (each failure is told). An interrupt stops the wait at once, except with
+        wait_all (creates: every instance made must be known before the deletes look for them).
+        Daemon threads: one stuck on a node already deleted cannot hold the launcher's exit."""
+        results: dict[int, T] = {}
+        errors: dict[int, BaseException] = {}
+
+        def work(i: int, node: Node) -> None:
+            try:
+                results[i] = fn(node)
+            except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+                errors[i] = exc
+
+        threads = [threading.Thread(target=work, args=(i, n), daemon=True,
+                                    name=f"juliafarm-{what}-{n.name}")
+                   for i, n in enumerate(nodes)]
+        for t in threads:
+            t.start()
         try:
-            pending = set(futures)
-            failed: tuple[Node, BaseException] | None = None
-            while pending and (failed is None or wait_all):
-                done, pending = wait_futures(pending, return_when=FIRST_EXCEPTION)
-                for f in sorted(done, key=lambda f: futures[f].index):
-                    exc = f.exception()
-                    if exc is not None and failed is None:
-                        failed = (futures[f], exc)
-            if failed is not None:
-                node, exc = failed
-                self.hooks.message(f"{node.name}: {what} failed: {_one_line(exc)}")
-                raise exc
-            return [f.result() for f in futures]
+            for t in threads:
+                t.join()
         except BaseException:
             if wait_all:
                 with signals_deferred():
-                    wait_futures(futures)
+                    for t in threads:
+                        t.join()
             raise
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+        for i in sorted(errors):
+            self.hooks.message(f"{nodes[i].name}: {what} failed: {_one_line(errors[i])}")
+        if errors:
+            raise errors[min(errors)]
+        return [results[i] for i in range(len(nodes))]
 
     def _ssh_run(self, node: Node, command: str, what: str,
                  timeout_s: float = REMOTE_TIMEOUT_S) -> str:
