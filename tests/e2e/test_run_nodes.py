@@ -21,6 +21,7 @@ from launcher.config import merge
 from launcher.job import Hooks
 from launcher.multinode import ClusterJob, cluster_spec
 from launcher.preflight import build_spec, preflight
+from provision import ssh
 from provision.cloud import LinodeCloud
 from provision.errors import BootstrapError, ProvisionError, SshError
 from provision.retry import RetryPolicy
@@ -199,11 +200,21 @@ def test_a_node_lost_after_the_render_has_its_segments_rendered_again(fake_linod
     fake = fake_linode_hosts
 
     class KillBeforePull(Hooks):
+        seen = ""
+
         def phase_started(self, name: str) -> None:
             if name == "pull":  # every segment is rendered; node 2's files go with it
                 fake.disappear(job.nodes[1].instance.id)
 
-    job = make_job(fake, tmp_path, hooks=KillBeforePull(), worker_ttl_s=10)
+        def before_delete(self, host) -> None:  # node 1, still running its scheduler and worker
+            if host is not None and host.address == job.nodes[0].host.address:
+                self.seen = subprocess.run(
+                    [*ssh.ssh_command(host.keys, "juliafarm", host.address),
+                     "sudo -n ufw status; ss -ltnH"], capture_output=True, text=True,
+                    timeout=60, stdin=subprocess.DEVNULL).stdout
+
+    hooks = KillBeforePull()
+    job = make_job(fake, tmp_path, hooks=hooks, worker_ttl_s=10)
     job.spec = replace(job.spec, job=replace(job.spec.job, keep_frames=True))
     record = job.run()
     assert record.status == "completed"
@@ -212,3 +223,15 @@ def test_a_node_lost_after_the_render_has_its_segments_rendered_again(fake_linod
     assert count_frames(Path(record.outputs[0]["path"])) == 40
     assert len(list(Path(record.outputs[1]["path"]).glob("frame-*.png"))) == 40
     assert_all_deleted(fake, 2)
+    # Cluster traffic stays private: the Dask ports open to the nodes' private addresses only,
+    # and nothing but sshd listens on a public or wildcard address.
+    private = {n.private_ip for n in job.nodes}
+    dask_rules = [line for line in hooks.seen.splitlines() if "8786:8789" in line]
+    sources = [line.split("ALLOW", 1)[1].split()[0] for line in dask_rules]
+    assert dask_rules and set(sources) == private, hooks.seen
+    assert all(line.split()[0] in private for line in dask_rules), hooks.seen  # destination
+    listening = [line.split()[3] for line in hooks.seen.splitlines() if line.startswith("LISTEN")]
+    assert any(a.endswith(":8786") for a in listening), hooks.seen
+    for local in listening:
+        host_part, port = local.rsplit(":", 1)
+        assert port == "22" or host_part in private or host_part == "127.0.0.1", local
