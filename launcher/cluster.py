@@ -130,13 +130,15 @@ def render_on_cluster(
     on_segment: Callable[[NodeSegment], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
     no_workers_timeout_s: float = NO_WORKERS_TIMEOUT_S, key_suffix: str = "",
+    should_stop: Callable[[], str | None] | None = None,
 ) -> ClusterRun:
     """Render `segments` as one pure task each (retries=TASK_RETRIES) on a dask Client's cluster.
 
     A worker lost mid-run is tolerated: Dask reschedules the tasks it was running, and the
     segments it had already finished (their files went with the node) are rendered again on the
     workers left, with a warning. Raises ClusterError when a task keeps failing or no worker is
-    left for no_workers_timeout_s.
+    left for no_workers_timeout_s. should_stop is asked at every poll: a reason (a cost cap
+    reached, say) cancels what is left and raises ClusterError with it.
     """
     try:
         from distributed import wait
@@ -188,6 +190,10 @@ def render_on_cluster(
                     seen.setdefault(node_seg.address, node_seg.worker)
                     if on_segment is not None:
                         on_segment(node_seg)
+                reason = should_stop() if should_stop is not None else None
+                if reason:
+                    raise ClusterError(f"{reason}; {len(done)} of {len(segments)} segments "
+                                       "finished")
                 live = _workers(client)
                 seen.update({a: n for a, n in live.items() if a not in seen})
                 for addr in sorted(set(seen) - set(live) - lost):

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from launcher import cluster
 from launcher.cluster import ClusterError, ClusterRun, DaskPorts, WorkerSizing
 from launcher.cluster_estimate import ClusterEstimate, Suggestion
+from launcher.costguard import DEFAULT_STOP_MARGIN_S, CostGuard
 from launcher.errors import Interrupted, LauncherError
 from launcher.job import (
     TAG,
@@ -70,6 +71,7 @@ class ClusterSpec:
     start_timeout_s: float = 180.0      # scheduler, tunnel and every worker up
     no_workers_timeout_s: float = 120.0
     requirements: tuple[str, ...] | None = None  # the nodes' venv; None: node_requirements()
+    cost_stop_margin_s: float = DEFAULT_STOP_MARGIN_S  # --max-cost: stop this long before the cap
 
     def __post_init__(self) -> None:
         if self.nodes < 2:
@@ -572,7 +574,8 @@ class ClusterJob:
                 str(self.segments_dir), overrides=spec.overrides,
                 frames_dirs=str(self.frames_dir) if spec.job.keep_frames else None,
                 kernel_threads=self.sizing.kernel_threads, on_segment=on_segment,
-                on_warning=self._warn, no_workers_timeout_s=spec.no_workers_timeout_s)
+                on_warning=self._warn, no_workers_timeout_s=spec.no_workers_timeout_s,
+                should_stop=self._cost_cap())
         self.record.frames_rendered = total
         split = {n.name: len(run.files_by_worker().get(n.name, [])) for n in self.nodes}
         self.hooks.message("segments per node: " + ", ".join(f"{k} {v}" for k, v in split.items()))
@@ -636,6 +639,23 @@ class ClusterJob:
                                     f"{missing[0]}")
             self.record.outputs.append({"path": str(frames_local), "kind": "frames"})
 
+    def _cost_cap(self) -> Callable[[], str | None] | None:
+        """--max-cost during the render: every node bills alike, so each may spend 1/N of the
+        cap; the render stops in time for the deletes to land within it (launcher.costguard)."""
+        cap = self.spec.job.max_cost_usd
+        if cap is None:
+            return None
+        guard = CostGuard(self.spec.job.plan, cap / self.spec.nodes, self.spec.cost_stop_margin_s)
+
+        def reason() -> str | None:
+            lifetime = time.monotonic() - (self._created_at or time.monotonic())
+            if not guard.should_stop(lifetime):
+                return None
+            return (f"--max-cost ${cap:.2f}: stopped the render after {lifetime:.0f} s of node "
+                    f"lifetime so the {self.spec.nodes} nodes are deleted within "
+                    f"{guard.allowed_hours} billed hour(s) each; finished segments are pulled back")
+        return reason
+
     def _render_again(self, run: ClusterRun, lost: set[str], why: str) -> ClusterRun:
         """The segments whose files lie on `lost` nodes, rendered on the nodes left."""
         assert self._client is not None and self.sizing is not None
@@ -651,7 +671,8 @@ class ClusterJob:
                 str(self.segments_dir), overrides=spec.overrides,
                 frames_dirs=str(self.frames_dir) if spec.job.keep_frames else None,
                 kernel_threads=self.sizing.kernel_threads, on_warning=self._warn,
-                no_workers_timeout_s=spec.no_workers_timeout_s, key_suffix="-after-pull")
+                no_workers_timeout_s=spec.no_workers_timeout_s, key_suffix="-after-pull",
+                should_stop=self._cost_cap())
         done = {s.result.index: s for s in run.segments}
         done.update({s.result.index: s for s in again.segments})
         lost_all = tuple(dict.fromkeys((*run.lost_workers, *sorted(lost), *again.lost_workers)))

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from launcher.config import merge
+from launcher.errors import LauncherError
 from launcher.job import Hooks
 from launcher.multinode import ClusterJob, cluster_spec
 from launcher.preflight import build_spec, preflight
@@ -235,3 +236,20 @@ def test_a_node_lost_after_the_render_has_its_segments_rendered_again(fake_linod
     for local in listening:
         host_part, port = local.rsplit(":", 1)
         assert port == "22" or host_part in private or host_part == "127.0.0.1", local
+
+
+@pytest.mark.root
+@pytest.mark.slow
+def test_max_cost_stops_the_render_in_time_and_deletes_every_node(fake_linode_hosts,
+                                                                  tmp_path) -> None:
+    fake = fake_linode_hosts
+    # A cap of one billed hour per node, and a stop margin that leaves one second of it.
+    job = make_job(fake, tmp_path, cost_stop_margin_s=3599)
+    cap = 2 * job.spec.job.plan.price_hourly_usd
+    job.spec = replace(job.spec, job=replace(job.spec.job, max_cost_usd=cap))
+    with pytest.raises(LauncherError, match="--max-cost"):
+        job.run()
+    assert_all_deleted(fake, 2)
+    record = json.loads(job.record_path.read_text())
+    assert record["status"] == "failed" and "--max-cost" in record["error"]
+    assert record["cost_usd"] <= cap + 1e-9

@@ -155,6 +155,20 @@ def test_a_worker_lost_mid_run_still_completes_with_a_warning(tmp_path: Path,
     assert_same_as_local(run, tmp_path, reference)
 
 
+@needs_dask
+def test_should_stop_cancels_the_rest_with_its_reason(tmp_path: Path, reference) -> None:
+    finished: list[int] = []
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        with pytest.raises(ClusterError, match=r"cap reached; [1-4] of 5 segments finished"):
+            render_on_cluster(client, reference[0], plan_segments(FRAMES, SEG), SEG,
+                              str(tmp_path), kernel_threads=1,
+                              on_segment=lambda s: finished.append(s.result.index),
+                              should_stop=lambda: "cap reached" if finished else None)
+    assert 1 <= len(finished) < FRAMES // SEG
+
+
 def _key(cluster: object, name: str) -> object:
     return next(k for k in cluster.workers if str(k) == name)  # type: ignore[attr-defined]
 
