@@ -253,3 +253,38 @@ def test_max_cost_stops_the_render_in_time_and_deletes_every_node(fake_linode_ho
     record = json.loads(job.record_path.read_text())
     assert record["status"] == "failed" and "--max-cost" in record["error"]
     assert record["cost_usd"] <= cap + 1e-9
+
+
+@pytest.mark.root
+@pytest.mark.slow
+def test_sigterm_mid_render_deletes_every_node(fake_linode_hosts, tmp_path) -> None:
+    import re
+    import signal
+    import time
+
+    fake = fake_linode_hosts
+    scene = _scene(tmp_path, frames=120)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        _launcher("run", "--plan", "dedicated-2", "--nodes", "2", "--config", str(scene),
+                  "--output", str(out), "--yes", "--max-iterations", "20000"),
+        env=_env(fake, tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdin=subprocess.DEVNULL)
+    lines: list[str] = []
+    deadline = time.monotonic() + 900
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+        m = re.search(r"render (\d+)/120 frames", line)
+        if m and int(m.group(1)) < 120:  # a segment is finished, the others are rendering
+            break
+        assert time.monotonic() < deadline, "".join(lines[-30:])
+    proc.send_signal(signal.SIGTERM)
+    rest, _ = proc.communicate(timeout=300)
+    log = "".join(lines) + rest
+    assert proc.returncode != 0, log[-3000:]
+    assert_all_deleted(fake, 2)
+    record = json.loads(next((out / "runs").glob("*.json")).read_text())
+    assert record["status"] == "interrupted" and record["deleted"] is True, log[-3000:]
+    assert not (out / "tiny.mp4").exists()
+    assert list(out.glob("*-partial/node-*/seg-*.mp4")), log[-3000:]  # finished ones saved
