@@ -367,6 +367,9 @@ def estimate(
     deadline: Annotated[str | None, typer.Option("--deadline", help="e.g. 10m: mark the "
                                                  "fastest plan finishing within it.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Rows as JSON.")] = False,
+    nodes: Annotated[int | None, typer.Option("--nodes", min=1, help="Also: the plan (--plan "
+                                              "or the scene's) on 1..N nodes, and a suggested "
+                                              "N.")] = None,
     num_steps: NumSteps = None, width: Width = None, height: Height = None,
     max_iterations: MaxIterations = None, num_frames: NumFrames = None,
     framerate: Framerate = None, duration: Duration = None,
@@ -386,8 +389,17 @@ def estimate(
     scene = _load(config, ov)
     cfg = _run_config(scene, plan=plan)
     deadline_s = parse_duration_s(deadline, "--deadline") if deadline else None
+    pool = _plans_online_or_snapshot()
     print_estimate(scene, cfg, only_plan=plan, deadline_s=deadline_s, as_json=as_json,
-                   plans=_plans_online_or_snapshot())
+                   plans=pool)
+    if nodes is not None and not as_json:
+        from launcher import multinode
+        from provision.plans import resolve_plan
+
+        chosen = resolve_plan(cfg.plan, pool).in_region(cfg.region)
+        est = multinode.estimate(scene, chosen, cfg.output_dir, None, nodes)
+        for line in multinode.nodes_table_lines(est):
+            typer.echo(line)
 
 
 def main() -> None:

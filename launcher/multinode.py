@@ -150,6 +150,20 @@ def estimate_lines(e: NodesEstimate) -> list[str]:
     return lines
 
 
+def nodes_table_lines(e: NodesEstimate) -> list[str]:
+    """`launcher estimate --nodes N`: the plan on 1..max(8, N) nodes; N and the suggestion
+    marked."""
+    c = e.chosen
+    lines = [f"{e.plan} on several nodes ({c.segments} segments, {c.tasks_per_node} at once per "
+             "node; every node billed for the whole run):"]
+    for row in e.suggestion.table:
+        mark = ("<- suggested" if row.nodes == e.suggestion.nodes else "") + (
+            " <- --nodes" if row.nodes == c.nodes else "")
+        lines.append(f"  {row.row()}  {mark.strip()}".rstrip())
+    lines.append(f"suggested: --nodes {e.suggestion.nodes} ({e.suggestion.reason})")
+    return lines
+
+
 # ----------------------------------------------------------------------------- the run
 
 
