@@ -301,6 +301,8 @@ def run(
     = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the server's output.")]
     = False,
+    nodes: Annotated[int, typer.Option("--nodes", min=1, help="Render across N Linodes at once "
+                                       "(Dask distributed); 1 = one instance.")] = 1,
     num_steps: NumSteps = None, width: Width = None, height: Height = None,
     max_iterations: MaxIterations = None, num_frames: NumFrames = None,
     framerate: Framerate = None, duration: Duration = None,
@@ -324,13 +326,19 @@ def run(
         image=image, max_cost_usd=max_cost, max_lifetime=max_lifetime,
         output_dir=str(output) if output else None, deps=deps,
     )
+    if nodes > 1 and detach:
+        raise ConfigError("--detach works with one node only; drop --detach or --nodes")
     cloud = _cloud()
-    checked = preflight(scene, cfg, cloud, cloud_firewall=not no_cloud_firewall,
+    # Multi-node runs have no cloud firewall or lease yet (ufw on each node is their wall).
+    checked = preflight(scene, cfg, cloud, cloud_firewall=not no_cloud_firewall and nodes == 1,
                         ssh_from=ssh_from)
     spec = build_spec(scene, resolve_scene_path(config), cfg, checked, _override_args(ov),
                       keep_frames=keep_frames, detach=detach)
     hooks = ConsoleHooks(verbose=verbose)
     _show_plan(scene, cfg, checked)
+    if nodes > 1:
+        _run_nodes(scene, cfg, checked, spec, ov, nodes, cloud, hooks, dry_run=dry_run, yes=yes)
+        return
     priced = checked.plan.in_region(checked.region)
     if cfg.max_cost_usd is not None:
         from launcher.costguard import check_before_start
@@ -384,6 +392,35 @@ def attach(
     _print_done(record)
 
 
+def _run_nodes(scene: Scene, cfg: RunConfig, checked: Any, spec: Any, ov: Overrides, nodes: int,
+               cloud: Any, hooks: Any, *, dry_run: bool, yes: bool) -> None:
+    """`run --nodes N` (N > 1): the N-node estimate and checks, then launcher.multinode."""
+    from launcher import multinode
+    from launcher.costguard import check_before_start
+
+    priced = checked.plan.in_region(checked.region)
+    est = multinode.estimate(scene, priced, cfg.output_dir, checked.upload_bytes, nodes)
+    for line in multinode.estimate_lines(est):
+        typer.echo(line, err=True)
+    if cfg.max_cost_usd is not None:
+        check_before_start(est.chosen.cost_usd, cfg.max_cost_usd)
+    multinode.require_dask()
+    typer.echo("note: multi-node runs have no cloud firewall, lease watchdog or pre-shared host "
+               "key yet: each node's ufw allows only SSH (and Dask between the nodes), and "
+               "the launcher's finally deletes every node", err=True)
+    if dry_run:
+        typer.echo(f"dry run: everything checks out for {nodes} nodes; nothing was created")
+        return
+    _confirm(f"rent {nodes} x {checked.plan.alias} ({checked.plan.type_id}) at "
+             f"${nodes * priced.price_hourly_usd:.3f}/h in all now?", yes)
+    record = multinode.ClusterJob(multinode.cluster_spec(spec, scene, ov, nodes), cloud,
+                                  hooks).run()
+    out = record.outputs[0]["path"] if record.outputs else "-"
+    warned = f"; {len(record.warnings)} warning(s), see above" if record.warnings else ""
+    typer.echo(f"done: {out}  ({record.frames} frames on {nodes} nodes of {record.cores or '?'} "
+               f"cores, billed {record.billed_hours} node-h = ${record.cost_usd:.2f}{warned})")
+
+
 def _show_plan(scene: Scene, cfg: RunConfig, checked: Any) -> None:
     p = checked.plan
     typer.echo(
@@ -404,6 +441,9 @@ def estimate(
     deadline: Annotated[str | None, typer.Option("--deadline", help="e.g. 10m: mark the "
                                                  "fastest plan finishing within it.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Rows as JSON.")] = False,
+    nodes: Annotated[int | None, typer.Option("--nodes", min=1, help="Also: the plan (--plan "
+                                              "or the scene's) on 1..N nodes, and a suggested "
+                                              "N.")] = None,
     num_steps: NumSteps = None, width: Width = None, height: Height = None,
     max_iterations: MaxIterations = None, num_frames: NumFrames = None,
     framerate: Framerate = None, duration: Duration = None,
@@ -423,8 +463,17 @@ def estimate(
     scene = _load(config, ov)
     cfg = _run_config(scene, plan=plan)
     deadline_s = parse_duration_s(deadline, "--deadline") if deadline else None
+    pool = _plans_online_or_snapshot()
     print_estimate(scene, cfg, only_plan=plan, deadline_s=deadline_s, as_json=as_json,
-                   plans=_plans_online_or_snapshot())
+                   plans=pool)
+    if nodes is not None and not as_json:
+        from launcher import multinode
+        from provision.plans import resolve_plan
+
+        chosen = resolve_plan(cfg.plan, pool).in_region(cfg.region)
+        est = multinode.estimate(scene, chosen, cfg.output_dir, None, nodes)
+        for line in multinode.nodes_table_lines(est):
+            typer.echo(line)
 
 
 def main() -> None:

@@ -129,14 +129,16 @@ def render_on_cluster(
     kernel_threads: int = 1, encoder_threads: int | None = None,
     on_segment: Callable[[NodeSegment], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
-    no_workers_timeout_s: float = NO_WORKERS_TIMEOUT_S,
+    no_workers_timeout_s: float = NO_WORKERS_TIMEOUT_S, key_suffix: str = "",
+    should_stop: Callable[[], str | None] | None = None,
 ) -> ClusterRun:
     """Render `segments` as one pure task each (retries=TASK_RETRIES) on a dask Client's cluster.
 
     A worker lost mid-run is tolerated: Dask reschedules the tasks it was running, and the
     segments it had already finished (their files went with the node) are rendered again on the
     workers left, with a warning. Raises ClusterError when a task keeps failing or no worker is
-    left for no_workers_timeout_s.
+    left for no_workers_timeout_s. should_stop is asked at every poll: a reason (a cost cap
+    reached, say) cancels what is left and raises ClusterError with it.
     """
     try:
         from distributed import wait
@@ -159,7 +161,9 @@ def render_on_cluster(
     done: dict[int, NodeSegment] = {}
     todo = list(segments)
     for round_ in range(RE_RENDER_ROUNDS + 1):
-        suffix = "" if round_ == 0 else f"-again{round_}"
+        # key_suffix: a later call for the same segments (their files were lost after this one
+        # returned) must not be answered from results the scheduler still remembers.
+        suffix = key_suffix + ("" if round_ == 0 else f"-again{round_}")
         futures = {
             client.submit(segment_task, scene_toml, overrides, s.index, segment_frames, s.name,
                           output_dirs, frames_dirs, kernel_threads, encoder_threads,
@@ -186,6 +190,10 @@ def render_on_cluster(
                     seen.setdefault(node_seg.address, node_seg.worker)
                     if on_segment is not None:
                         on_segment(node_seg)
+                reason = should_stop() if should_stop is not None else None
+                if reason:
+                    raise ClusterError(f"{reason}; {len(done)} of {len(segments)} segments "
+                                       "finished")
                 live = _workers(client)
                 seen.update({a: n for a, n in live.items() if a not in seen})
                 for addr in sorted(set(seen) - set(live) - lost):
@@ -257,14 +265,16 @@ class DaskPorts:
     """Fixed ports, so the firewall can name them (Dask's default worker ports are random)."""
 
     scheduler: int = 8786
+    http: int = 8787  # the scheduler's HTTP server (health, metrics): it runs even without the
+    #                   dashboard, on every interface unless told otherwise
     worker: int = 8788
     nanny: int = 8789
 
     @property
     def span(self) -> str:
-        """The ufw port range covering all three."""
-        lo, hi = min(self.scheduler, self.worker, self.nanny), max(
-            self.scheduler, self.worker, self.nanny)
+        """The ufw port range covering all four."""
+        ports = (self.scheduler, self.http, self.worker, self.nanny)
+        lo, hi = min(ports), max(ports)
         return f"{lo}:{hi}" if lo != hi else str(lo)
 
 
@@ -283,16 +293,20 @@ def private_ipv4(address: str) -> str:
 
 def scheduler_command(python: str | PurePosixPath, project: str | PurePosixPath,
                       private_ip: str, ports: DaskPorts = DaskPorts(),
-                      idle_timeout_s: int = 3600) -> str:
+                      idle_timeout_s: int = 3600, worker_ttl_s: float | None = None) -> str:
     """Shell command (foreground) for the scheduler on the first node, on its private address.
 
     No dashboard (it would listen on every interface); the idle timeout stops a scheduler the
-    launcher forgot, though the node is deleted anyway.
+    launcher forgot, though the node is deleted anyway. worker_ttl_s: how long a silent worker
+    (its node gone without closing its connections) counts as alive; Dask's default is 5 min.
     """
     ip = private_ipv4(private_ip)
     argv = [str(python), "-m", "dask", "scheduler", "--host", ip, "--port", str(ports.scheduler),
-            "--no-dashboard", "--no-jupyter", "--idle-timeout", f"{idle_timeout_s}s"]
-    return f"cd {shlex.quote(str(project))} && exec {shlex.join(argv)}"
+            "--no-dashboard", "--dashboard-address", f"{ip}:{ports.http}", "--no-jupyter",
+            "--idle-timeout", f"{idle_timeout_s}s"]
+    env = "" if worker_ttl_s is None else \
+        f"DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL={worker_ttl_s:g}s "
+    return f"cd {shlex.quote(str(project))} && {env}exec {shlex.join(argv)}"
 
 
 def worker_command(python: str | PurePosixPath, project: str | PurePosixPath,
@@ -310,8 +324,11 @@ def worker_command(python: str | PurePosixPath, project: str | PurePosixPath,
             "--host", private_ipv4(private_ip), "--worker-port", str(ports.worker),
             "--nanny-port", str(ports.nanny), "--nthreads", str(sizing.tasks),
             "--nworkers", "1", "--name", name, "--no-dashboard",
+            "--dashboard-address", f"{private_ipv4(private_ip)}:0",
             "--local-directory", str(local_dir), "--death-timeout", f"{death_timeout_s}s"]
     env = "NUMBA_THREADING_LAYER=threadsafe " if sizing.tasks > 1 else ""
+    # The worker's processes import segment_task (launcher.cluster) from this checkout.
+    env += f"PYTHONPATH={shlex.quote(str(project))} "
     return f"cd {shlex.quote(str(project))} && {env}exec {shlex.join(argv)}"
 
 

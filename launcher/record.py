@@ -49,6 +49,12 @@ class RunRecord:
     lease: dict[str, Any] | None = None  # lease_s, server_api_url, deadline, token_revoked
     detached: dict[str, Any] | None = None  # what `launcher attach` needs on the server
 
+    # Multi-node runs (`--nodes N`): every instance with its own delete and bill; the fields
+    # above then hold node 1's id and the sums. Warnings: the run completed, but see these.
+    nodes: int = 1
+    instances: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
     @classmethod
     def load(cls, path: Path) -> RunRecord:
         """A saved record (fields added later default; unknown ones are ignored)."""

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -67,18 +68,25 @@ def local_target() -> Target:
     return Target.parse_probe(out.stdout)
 
 
-def project_requirements(dist: str = "juliafarm") -> list[str]:
-    """The installed project's runtime requirements, minus what only the local side needs."""
+_EXTRA = re.compile(r"""extra\s*==\s*['"]([^'"]+)['"]""")
+_DOWNLOAD_LOCK = threading.Lock()  # nodes bootstrapped in parallel share one wheel cache
+
+
+def project_requirements(dist: str = "juliafarm", extras: Sequence[str] = ()) -> list[str]:
+    """The installed project's runtime requirements (plus those of `extras`, e.g. "cluster"),
+    minus what only the local side needs."""
     reqs = []
     for line in metadata.requires(dist) or ():
         spec, _, marker = line.partition(";")
         if "extra" in marker:
-            continue
+            m = _EXTRA.search(marker)
+            if m is None or m.group(1) not in extras:
+                continue
         name = re.match(r"[A-Za-z0-9._-]+", spec.strip())
         if name is None or name.group(0).lower().replace("_", "-") in LOCAL_ONLY:
             continue
         reqs.append(spec.strip())
-    return sorted(reqs)
+    return sorted(set(reqs))
 
 
 def default_cache_dir() -> Path:
@@ -95,6 +103,12 @@ def download(requirements: Sequence[str], target: Target, cache_dir: Path | None
     """A directory of wheels satisfying `requirements` on `target` (binary only), cached: a
     second call for the same target and requirements does not touch the network.
     `index_args` go to pip as they are (e.g. --no-index --find-links DIR)."""
+    with _DOWNLOAD_LOCK:  # one pip at a time per process: the second finds the first's stamp
+        return _download(requirements, target, cache_dir, timeout_s, index_args)
+
+
+def _download(requirements: Sequence[str], target: Target, cache_dir: Path | None,
+              timeout_s: float, index_args: Sequence[str]) -> Path:
     directory = (cache_dir or default_cache_dir()) / target.key
     directory.mkdir(parents=True, exist_ok=True)
     stamp = directory / f".complete-{requirements_digest(requirements)}"

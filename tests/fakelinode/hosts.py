@@ -206,6 +206,10 @@ class NamespaceHostBackend:
     def _launch(self, h: _Host) -> None:
         m = str(h.merged)
         inner = f"hostname {h.spec.label[:63]}; "
+        # /dev is bound without its submounts: give the host its own /dev/shm, a 1777 tmpfs as on
+        # a real Linode (POSIX semaphores: multiprocessing, hence Dask's nanny). The mount
+        # namespace is private (unshare's default), so the machine's /dev/shm is not touched.
+        inner += "mount -t tmpfs -o mode=1777,nosuid,nodev shm /dev/shm; "
         inner += ("exec sleep infinity" if h.spec.ssh_never_up
                   else "/usr/sbin/sshd -e; exec sleep infinity")
         h.proc = subprocess.Popen(

@@ -155,6 +155,20 @@ def test_a_worker_lost_mid_run_still_completes_with_a_warning(tmp_path: Path,
     assert_same_as_local(run, tmp_path, reference)
 
 
+@needs_dask
+def test_should_stop_cancels_the_rest_with_its_reason(tmp_path: Path, reference) -> None:
+    finished: list[int] = []
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        with pytest.raises(ClusterError, match=r"cap reached; [1-4] of 5 segments finished"):
+            render_on_cluster(client, reference[0], plan_segments(FRAMES, SEG), SEG,
+                              str(tmp_path), kernel_threads=1,
+                              on_segment=lambda s: finished.append(s.result.index),
+                              should_stop=lambda: "cap reached" if finished else None)
+    assert 1 <= len(finished) < FRAMES // SEG
+
+
 def _key(cluster: object, name: str) -> object:
     return next(k for k in cluster.workers if str(k) == name)  # type: ignore[attr-defined]
 
@@ -174,8 +188,8 @@ def test_the_real_dask_commands_start_a_cluster_that_renders(tmp_path: Path,
                                                              reference) -> None:
     """scheduler_command and worker_command as a node runs them (127.0.0.1 for the private
     address, which is all this machine has): every flag is accepted and the worker is sized."""
-    ports = DaskPorts(scheduler=free_local_port(), worker=free_local_port(),
-                      nanny=free_local_port())
+    ports = DaskPorts(scheduler=free_local_port(), http=free_local_port(),
+                      worker=free_local_port(), nanny=free_local_port())
     sizing = size_workers(2, tasks=2)
     private = "10.11.12.13"  # replaced below: the functions refuse loopback on purpose
     sched = scheduler_command(sys.executable, PROJECT, private, ports)
@@ -227,10 +241,13 @@ def test_commands_bind_private_addresses_only() -> None:
     assert sched[:3] == ["cd", "/p", "&&"]
     assert sched[sched.index("--host") + 1] == "192.168.140.7"
     assert "--no-dashboard" in sched and sched[sched.index("--port") + 1] == "8786"
+    # The HTTP server runs even without the dashboard: on the private address too.
+    assert sched[sched.index("--dashboard-address") + 1] == "192.168.140.7:8787"
     work = shlex.split(worker_command("/v/bin/python", "/p", "192.168.140.7", "192.168.150.2",
                                       "node-1", size_workers(48), "/tmp/d"))
     assert "tcp://192.168.140.7:8786" in work
     assert work[work.index("--host") + 1] == "192.168.150.2"
+    assert work[work.index("--dashboard-address") + 1] == "192.168.150.2:0"
     assert work[work.index("--nthreads") + 1] == "6" and work[work.index("--nworkers") + 1] == "1"
     assert "NUMBA_THREADING_LAYER=threadsafe" in work
     assert "NUMBA_THREADING_LAYER=threadsafe" not in worker_command(
@@ -263,7 +280,7 @@ def test_ufw_rules_open_the_dask_ports_to_the_run_nodes_only() -> None:
     assert all(" any " not in r and "from any" not in r for r in rules)
     with pytest.raises(ClusterError, match="not a private"):
         ufw_rules("192.168.128.10", ["45.79.1.2"])
-    assert DaskPorts(scheduler=9000, worker=9000, nanny=9000).span == "9000"
+    assert DaskPorts(scheduler=9000, http=9000, worker=9000, nanny=9000).span == "9000"
 
 
 def test_private_ipv4_accepts_linode_and_vlan_ranges() -> None:

@@ -184,3 +184,22 @@ def test_launcher_estimate_command_prints_json_rows(fixed, monkeypatch):
     rows = json.loads(res.stdout)
     assert [r["plan"] for r in rows] == ["local", "dedicated-4"]
     assert rows[1]["billed_hours"] == 1 and rows[1]["cost_usd"] == pytest.approx(0.108)
+
+
+def test_launcher_estimate_with_nodes_tables_the_plan_on_n_nodes(fixed, monkeypatch):
+    from typer.testing import CliRunner
+
+    import launcher.cli as cli
+
+    monkeypatch.setattr(cli, "_plans_online_or_snapshot", offline_plans)
+    monkeypatch.setattr(estimate_cli, "sample_work",
+                        lambda s: E.sample_work(s, probe_encoder=False))
+    root = Path(__file__).resolve().parents[2]
+    res = CliRunner().invoke(cli.app, ["estimate", "--config", str(root / "examples/quick.toml"),
+                                       "--plan", "dedicated-4", "--num-frames", "240",
+                                       "--framerate", "12", "--nodes", "3"])
+    assert res.exit_code == 0, res.output
+    rows = [line for line in res.stdout.splitlines() if "node(s)" in line]
+    assert [int(r.split()[0]) for r in rows] == list(range(1, 9))
+    assert "<- --nodes" in rows[2] and "dedicated-4 on several nodes (4 segments" in res.stdout
+    assert sum("<- suggested" in r for r in rows) == 1 and "suggested: --nodes" in res.stdout
