@@ -1,6 +1,6 @@
 """Run the local Linode cloud by hand: `python -m tests.fakelinode [--boot-delay-s 5 ...]`.
 
-Prints the two `export` lines that point the launcher (or any linode_api4 client) at it, serves
+Prints the `export` lines that point the launcher (or any linode_api4 client) at it, serves
 until SIGINT or SIGTERM, then deletes every host it started. As root (with the tools of .ci/run)
 instances are real hosts on 203.0.113.0/24; otherwise, or with --no-hosts, API only.
 GET /v4/_fake/ledger (with the printed token) shows the billing ledger and the live instances.
@@ -67,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
             fake.bind_for_hosts("203.0.113.1")
         print(f"export LINODE_API_URL={fake.url}")
         print(f"export LINODE_TOKEN={fake.master_token}", flush=True)
+        if backend is not None:  # where the hosts' lease watchdogs reach this API
+            print(f"export JULIAFARM_SERVER_API_URL={fake.host_api_url}", flush=True)
         done.wait()
     finally:
         fake.stop()  # deletes every host it started
