@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
@@ -28,6 +28,7 @@ from launcher.cluster import ClusterError, ClusterRun, DaskPorts, WorkerSizing
 from launcher.cluster_estimate import ClusterEstimate, Suggestion
 from launcher.costguard import DEFAULT_STOP_MARGIN_S, CostGuard
 from launcher.errors import Interrupted, LauncherError
+from launcher.guards import RunGuards
 from launcher.job import (
     TAG,
     Hooks,
@@ -176,6 +177,7 @@ class Node:
     instance: InstanceInfo | None = None
     host: Host | None = None
     private_ip: str = ""
+    guards: RunGuards | None = None  # its host key sent ahead and its lease watchdog
 
     @property
     def name(self) -> str:
@@ -348,6 +350,7 @@ class ClusterJob:
                 label=node.label, type_id=job.plan.type_id, region=region, image=job.image,
                 root_pass=random_root_password(), authorized_keys=(self._keys.public_line,),
                 tags=(TAG, self.run_tag), private_ip=True)
+            request = self._guards_for(node).prepare(request)
             info = self.cloud.create(request)
             with self._lock:
                 node.instance = info
@@ -375,7 +378,11 @@ class ClusterJob:
             self._parallel("boot", self._boot, self.nodes)
         with self.phase("ssh"):
             self._parallel("ssh", self._wait_ssh, self.nodes)
-        self.record.host_key = getattr(self._keys, "host_key_method", None)
+        self.record.host_key = (self.nodes[0].guards.record.host_key if self.nodes[0].guards
+                                else None) or getattr(self._keys, "host_key_method", None)
+        if self.spec.job.guards.lease_s is not None:
+            with self.phase("lease"):
+                self._parallel("lease", self._start_lease, self.nodes)
         requirements = self.spec.requirements or tuple(node_requirements())
         with self.phase("bootstrap"):
             self._parallel("bootstrap", lambda n: self._bootstrap(n, requirements), self.nodes)
@@ -401,10 +408,41 @@ class ClusterJob:
         node.private_ip = cluster.private_ipv4(info.private_ipv4)
         node.host = Host(info, info.ipv4, self._keys, self.layout)
 
+    def _guards_for(self, node: Node) -> RunGuards:
+        """Each node gets its own host key and its own lease watchdog (it deletes its own
+        instance); no cloud firewall here (see launcher.cli)."""
+        job = self.spec.job
+        own = RunRecord(run_id=self.run_id, started_at=self.record.started_at, scene={},
+                        plan=job.plan.alias, type_id=job.plan.type_id,
+                        price_hourly_usd=job.plan.price_hourly_usd)
+        node.guards = RunGuards(replace(job.guards, ssh_from=None), self.cloud, self.run_id,
+                                own, lambda text: self.hooks.message(f"{node.name}: {text}"))
+        return node.guards
+
+    def _start_lease(self, node: Node) -> None:
+        assert node.host is not None and node.instance is not None and node.guards is not None
+        node.guards.start_lease(node.instance.id, node.host.address, self._keys,
+                                self.spec.job.user)
+        self._note_guards(node)
+
+    def _note_guards(self, node: Node) -> None:
+        """What the node's guards did, on its line of the run record (never a secret)."""
+        if node.guards is None or node.instance is None:
+            return
+        own = node.guards.record
+        with self._lock:
+            for entry in self.record.instances:
+                if entry["id"] == node.instance.id:
+                    entry.update(host_key_source=own.host_key_source, lease=own.lease)
+            self.record.host_key_source = own.host_key_source
+        self._save()
+
     def _wait_ssh(self, node: Node) -> None:
         from provision import ssh
 
         assert node.host is not None
+        if node.guards is not None:
+            node.guards.before_first_contact(node.host.address, self._keys)
         ssh.wait_for_ssh(node.host.address, "root", self._keys,
                          timeout_s=self.spec.job.ssh_timeout_s, on_tick=None)
 
@@ -421,6 +459,8 @@ class ClusterJob:
                     f"  {node.name} {name}: {'changed' if changed else 'ok'} ({s:.1f}s)"))
         finally:
             root.close()
+        if node.guards is not None:
+            node.guards.run_user_ready(self.spec.job.user)
 
     def _sync(self, node: Node) -> None:
         from provision import sync
@@ -730,6 +770,18 @@ class ClusterJob:
 
     # ------------------------------------------------------------------ teardown
 
+    def _finish_guards(self, errors: dict[int, BaseException | None]) -> None:
+        """Revoke each node's lease token once its delete is confirmed; a node that may still
+        exist keeps its watchdog and token (the last line of defence)."""
+        for node in self.nodes:
+            if node.guards is None:
+                continue
+            deleted = node.instance is None or errors.get(node.instance.id) is None
+            try:
+                node.guards.finish(deleted)
+            finally:
+                self._note_guards(node)
+
     def _delete_all(self) -> None:
         """Every instance of the run (those we know and any the run tag finds), in parallel, each
         delete confirmed; DeleteError after all were tried if any may still exist."""
@@ -770,6 +822,7 @@ class ClusterJob:
                                     thread_name_prefix="juliafarm-delete") as pool:
                 errors = dict(zip(targets, pool.map(delete, targets), strict=True))
         self._account(targets, errors)
+        self._finish_guards(errors)
         failed = [e for e in errors.values() if e is not None]
         if failed:
             for exc in failed[1:]:

@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -114,6 +115,13 @@ def test_two_nodes_render_the_local_frames_and_delete_both(fake_linode_hosts, tm
                                                       fake.ledger.entries()}
     assert fake.master_token not in log and fake.master_token not in json.dumps(record)
     assert not list(out.glob(".*-segments"))  # the pulled segments were joined and removed
+    # Each node had its host key sent ahead and its own lease watchdog, revoked at the end.
+    assert all(i["host_key_source"] == "user_data" for i in record["instances"])
+    assert all(i["lease"] and i["lease"]["token_revoked"] for i in record["instances"])
+    lease_tokens = [t for t in fake.tokens() if t.label == f"juliafarm-lease-{record['run_id']}"]
+    assert len(lease_tokens) >= 2 and all(t.revoked for t in lease_tokens)
+    assert not [line for line in log.splitlines() if "lease token" in line.lower()
+                and "not revoked" in line.lower()]
 
 
 @pytest.mark.root
@@ -288,3 +296,39 @@ def test_sigterm_mid_render_deletes_every_node(fake_linode_hosts, tmp_path) -> N
     assert record["status"] == "interrupted" and record["deleted"] is True, log[-3000:]
     assert not (out / "tiny.mp4").exists()
     assert list(out.glob("*-partial/node-*/seg-*.mp4")), log[-3000:]  # finished ones saved
+
+
+@pytest.mark.root
+@pytest.mark.slow
+def test_sigkill_mid_run_every_node_deletes_itself_at_lease_end(fake_linode_hosts,
+                                                                tmp_path) -> None:
+    fake = fake_linode_hosts
+    scene = _scene(tmp_path, frames=300)
+    env = _env(fake, tmp_path)
+    proc = subprocess.Popen(
+        _launcher("run", "--plan", "dedicated-2", "--nodes", "2", "--config", str(scene),
+                  "--output", str(tmp_path / "out"), "--yes", "--max-lifetime", "60s",
+                  "--num-steps", "480", "--max-iterations", "5000"),
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdin=subprocess.DEVNULL)
+    lines: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+        if "==> render" in line:
+            break
+    else:
+        pytest.fail("".join(lines[-30:]))
+    proc.kill()  # no finally runs: only the nodes' watchdogs can delete them now
+    proc.wait()
+    killed = time.monotonic()
+    ids = [i["id"] for i in fake.instances()]
+    assert len(ids) == 2, "".join(lines[-30:])
+    for iid in ids:
+        fake.wait_status(iid, "gone", timeout_s=150)
+    assert time.monotonic() - killed < 60 + 60
+    entries = {e.instance_id: e for e in fake.ledger.entries()}
+    for iid in ids:  # each deleted through the API by its own watchdog
+        assert entries[iid].deleted is not None and entries[iid].deleted_by != "outside"
+        assert ("DELETE", f"linode/instances/{iid}") in fake.requests
+    assert_all_deleted(fake, 2)
