@@ -329,8 +329,7 @@ def run(
     if nodes > 1 and detach:
         raise ConfigError("--detach works with one node only; drop --detach or --nodes")
     cloud = _cloud()
-    # Multi-node runs have no cloud firewall yet (ufw on each node is their wall).
-    checked = preflight(scene, cfg, cloud, cloud_firewall=not no_cloud_firewall and nodes == 1,
+    checked = preflight(scene, cfg, cloud, cloud_firewall=not no_cloud_firewall,
                         ssh_from=ssh_from)
     spec = build_spec(scene, resolve_scene_path(config), cfg, checked, _override_args(ov),
                       keep_frames=keep_frames, detach=detach)
@@ -405,8 +404,6 @@ def _run_nodes(scene: Scene, cfg: RunConfig, checked: Any, spec: Any, ov: Overri
     if cfg.max_cost_usd is not None:
         check_before_start(est.chosen.cost_usd, cfg.max_cost_usd)
     multinode.require_dask()
-    typer.echo("note: multi-node runs have no cloud firewall yet: each node's ufw allows only "
-               "SSH (and Dask between the nodes' private addresses)", err=True)
     if dry_run:
         typer.echo(f"dry run: everything checks out for {nodes} nodes; nothing was created")
         return

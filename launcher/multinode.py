@@ -345,11 +345,13 @@ class ClusterJob:
         self._keys = RunKeys.create(self.state_dir)
         region = job.regions[0]
 
+        firewall_id: int | None = None  # set below, before the first create
+
         def create(node: Node) -> InstanceInfo:
             request = InstanceRequest(
                 label=node.label, type_id=job.plan.type_id, region=region, image=job.image,
                 root_pass=random_root_password(), authorized_keys=(self._keys.public_line,),
-                tags=(TAG, self.run_tag), private_ip=True)
+                tags=(TAG, self.run_tag), private_ip=True, firewall_id=firewall_id)
             request = self._guards_for(node).prepare(request)
             info = self.cloud.create(request)
             with self._lock:
@@ -365,6 +367,8 @@ class ClusterJob:
 
         with self.phase("create"):
             self._save()  # labels and tag are known before any request: cleanup can find them
+            # Attached to every node at creation: no moment without it.
+            firewall_id = self._create_firewall()
             self._created_at = time.monotonic()
             self._parallel("create", create, self.nodes, wait_all=True)
         first = self.nodes[0].instance
@@ -376,6 +380,9 @@ class ClusterJob:
     def _after_create(self) -> None:
         with self.phase("boot"):
             self._parallel("boot", self._boot, self.nodes)
+        if self.record.firewall_id is not None:
+            with self.phase("firewall"):
+                self._open_firewall_between_nodes()
         with self.phase("ssh"):
             self._parallel("ssh", self._wait_ssh, self.nodes)
         self.record.host_key = (self.nodes[0].guards.record.host_key if self.nodes[0].guards
@@ -408,9 +415,56 @@ class ClusterJob:
         node.private_ip = cluster.private_ipv4(info.private_ipv4)
         node.host = Host(info, info.ipv4, self._keys, self.layout)
 
+    # ------------------------------------------------------------------ cloud firewall
+
+    def _create_firewall(self) -> int | None:
+        """One Cloud Firewall for the whole run, made before any node and attached to each at
+        creation: SSH from the launcher only. The Dask ports open once the nodes' private
+        addresses are known (_open_firewall_between_nodes)."""
+        from provision import firewall
+
+        cidrs = self.spec.job.guards.ssh_from
+        if cidrs is None:
+            return None
+        fid = firewall.create_run_firewall(self.cloud, self.run_id, cidrs)
+        self.record.firewall_id = fid
+        self.record.ssh_from = list(cidrs)
+        self._save()
+        self.hooks.message(f"cloud firewall {fid}: inbound SSH only from {', '.join(cidrs)}")
+        return fid
+
+    def _open_firewall_between_nodes(self) -> None:
+        """The Dask ports, from exactly the run's nodes' private addresses (the rule set is
+        replaced in one request; ufw on each node says the same again)."""
+        from provision import firewall
+
+        fid, cidrs = self.record.firewall_id, self.spec.job.guards.ssh_from
+        assert fid is not None and cidrs is not None
+        peers = [n.private_ip for n in self.nodes]
+        ports = self.spec.ports.span.replace(":", "-")  # ufw's range syntax → the API's
+        firewall.update_rules(self.cloud, fid, firewall.cluster_rules(cidrs, peers, ports))
+        self.hooks.message(f"cloud firewall {fid}: Dask ports {ports} open between "
+                           f"{', '.join(peers)} only")
+
+    def _delete_firewall(self) -> None:
+        """After every node's delete is confirmed (never before: it guards them till then)."""
+        from provision import firewall
+
+        fid = self.record.firewall_id
+        if fid is None or self.record.firewall_deleted:
+            return
+        try:
+            firewall.delete_firewall(self.cloud, fid)
+            self.record.firewall_deleted = True
+        except ProvisionError as exc:
+            text = f"cloud firewall {fid} not deleted (`launcher cleanup` removes it): {exc}"
+            self.record.lost.append(text)
+            self.hooks.message(text)
+        self._save()
+
     def _guards_for(self, node: Node) -> RunGuards:
         """Each node gets its own host key and its own lease watchdog (it deletes its own
-        instance); no cloud firewall here (see launcher.cli)."""
+        instance); the run's one cloud firewall is made by the ClusterJob itself."""
         job = self.spec.job
         own = RunRecord(run_id=self.run_id, started_at=self.record.started_at, scene={},
                         plan=job.plan.alias, type_id=job.plan.type_id,
@@ -800,6 +854,7 @@ class ClusterJob:
                                               "region": info.region, "deleted": False})
         if not targets:
             self.record.deleted = True
+            self._delete_firewall()
             return
         for node in self.nodes:
             try:
@@ -828,6 +883,7 @@ class ClusterJob:
             for exc in failed[1:]:
                 self.record.lost.append(_one_line(exc))
             raise failed[0]
+        self._delete_firewall()
 
     def _account(self, targets: dict[int, InstanceInfo],
                  errors: dict[int, BaseException | None]) -> None:

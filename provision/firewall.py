@@ -1,4 +1,5 @@
-"""The run's Cloud Firewall: inbound TCP 22 from the launcher's address only; dies with the run."""
+"""The run's Cloud Firewall: inbound TCP 22 from the launcher's address only (and, on a
+multi-node run, Dask between its nodes' private addresses); dies with the run."""
 
 from __future__ import annotations
 
@@ -57,6 +58,26 @@ def ssh_only_rules(cidrs: Sequence[str]) -> dict[str, Any]:
                      "description": "SSH from the juliafarm launcher only"}],
         "outbound": [],
     }
+
+
+def cluster_rules(cidrs: Sequence[str], peers: Sequence[str], ports: str) -> dict[str, Any]:
+    """A multi-node run's rules once the nodes' private addresses are known: SSH from `cidrs`
+    as before, and TCP `ports` (e.g. "8786-8789", Dask) from exactly the run's nodes."""
+    rules = ssh_only_rules(cidrs)
+    rules["inbound"].append({
+        "action": "ACCEPT", "protocol": "TCP", "ports": ports,
+        "addresses": {"ipv4": [f"{ip}/32" for ip in sorted(set(peers))]},
+        "label": "dask-between-nodes",
+        "description": "Dask between the run's nodes (private addresses) only"})
+    return rules
+
+
+def update_rules(cloud: Any, firewall_id: int, rules: dict[str, Any]) -> None:
+    """PUT /networking/firewalls/{id}/rules: the whole rule set replaced at once."""
+    def put() -> None:
+        cloud.client.put(f"/networking/firewalls/{int(firewall_id)}/rules", data=rules)
+
+    cloud.call(put, f"update the rules of cloud firewall {firewall_id}")
 
 
 def create_run_firewall(cloud: Any, run_id: str, cidrs: Sequence[str]) -> int:

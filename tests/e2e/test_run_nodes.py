@@ -29,7 +29,7 @@ from provision.errors import BootstrapError, ProvisionError, SshError
 from provision.retry import RetryPolicy
 from renderer.encode import count_frames
 from renderer.scene import Overrides, load_scene
-from tests.e2e.test_launcher_run import SCENE, _env, _launcher
+from tests.e2e.test_launcher_run import SCENE, SSH_FROM, _env, _launcher
 
 FAST = RetryPolicy(attempts=5, base_delay_s=0.05, max_delay_s=0.2, total_sleep_s=5.0)
 # fps 2: the renderer's 5-second segments are 10 frames, so 40 frames are 4 tasks.
@@ -70,7 +70,7 @@ def test_dry_run_with_nodes_estimates_and_creates_nothing(fake_linode, tmp_path)
     scene = _scene(tmp_path)
     proc = subprocess.run(
         _launcher("run", "--plan", "dedicated-48", "--nodes", "3", "--config", str(scene),
-                  "--output", str(tmp_path / "out"), "--dry-run"),
+                  "--output", str(tmp_path / "out"), "--dry-run", *SSH_FROM),
         env=_env(fake, tmp_path), capture_output=True, text=True, timeout=600,
         stdin=subprocess.DEVNULL)
     log = proc.stdout + proc.stderr
@@ -90,7 +90,7 @@ def test_two_nodes_render_the_local_frames_and_delete_both(fake_linode_hosts, tm
     out = tmp_path / "out"
     proc = subprocess.run(
         _launcher("run", "--plan", "dedicated-2", "--nodes", "2", "--config", str(scene),
-                  "--output", str(out), "--keep-frames", "--yes"),
+                  "--output", str(out), "--keep-frames", "--yes", *SSH_FROM),
         env=_env(fake, tmp_path), capture_output=True, text=True, timeout=1800,
         stdin=subprocess.DEVNULL)
     log = proc.stdout + proc.stderr
@@ -122,6 +122,15 @@ def test_two_nodes_render_the_local_frames_and_delete_both(fake_linode_hosts, tm
     assert len(lease_tokens) >= 2 and all(t.revoked for t in lease_tokens)
     assert not [line for line in log.splitlines() if "lease token" in line.lower()
                 and "not revoked" in line.lower()]
+    # One cloud firewall for the run, attached to both at creation (inbound policy DROP): the
+    # render completing proves its Dask rule lets the nodes' private addresses in; it went with
+    # the nodes.
+    fid = record["firewall_id"]
+    assert fid and record["ssh_from"] == ["203.0.113.1/32"] and record["firewall_deleted"]
+    opened = [line for line in log.splitlines()
+              if f"cloud firewall {fid}: Dask ports 8786-8789 open between" in line]
+    assert len(opened) == 1 and opened[0].count("198.51.100.") == 2, log[-3000:]
+    assert fake.firewalls() == []
 
 
 @pytest.mark.root
@@ -275,7 +284,7 @@ def test_sigterm_mid_render_deletes_every_node(fake_linode_hosts, tmp_path) -> N
     out = tmp_path / "out"
     proc = subprocess.Popen(
         _launcher("run", "--plan", "dedicated-2", "--nodes", "2", "--config", str(scene),
-                  "--output", str(out), "--yes", "--max-iterations", "20000"),
+                  "--output", str(out), "--yes", "--max-iterations", "20000", *SSH_FROM),
         env=_env(fake, tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         stdin=subprocess.DEVNULL)
     lines: list[str] = []
@@ -296,6 +305,7 @@ def test_sigterm_mid_render_deletes_every_node(fake_linode_hosts, tmp_path) -> N
     assert record["status"] == "interrupted" and record["deleted"] is True, log[-3000:]
     assert not (out / "tiny.mp4").exists()
     assert list(out.glob("*-partial/node-*/seg-*.mp4")), log[-3000:]  # finished ones saved
+    assert record["firewall_deleted"] and fake.firewalls() == []
 
 
 @pytest.mark.root
@@ -308,7 +318,7 @@ def test_sigkill_mid_run_every_node_deletes_itself_at_lease_end(fake_linode_host
     proc = subprocess.Popen(
         _launcher("run", "--plan", "dedicated-2", "--nodes", "2", "--config", str(scene),
                   "--output", str(tmp_path / "out"), "--yes", "--max-lifetime", "60s",
-                  "--num-steps", "480", "--max-iterations", "5000"),
+                  "--num-steps", "480", "--max-iterations", "5000", *SSH_FROM),
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         stdin=subprocess.DEVNULL)
     lines: list[str] = []
@@ -332,3 +342,12 @@ def test_sigkill_mid_run_every_node_deletes_itself_at_lease_end(fake_linode_host
         assert entries[iid].deleted is not None and entries[iid].deleted_by != "outside"
         assert ("DELETE", f"linode/instances/{iid}") in fake.requests
     assert_all_deleted(fake, 2)
+    # The lease token may delete Linodes only: the run's firewall (free, guarding nothing now)
+    # is left for `launcher cleanup`.
+    run_id = fake.ledger.entries()[0].label.removeprefix("juliafarm-").rsplit("-", 1)[0]
+    assert [f["label"] for f in fake.firewalls()] == [f"jf-{run_id}"]
+    done = subprocess.run(_launcher("cleanup", "--yes"), env=env, capture_output=True,
+                          text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0 and "deleted firewall" in done.stdout, done.stdout + done.stderr
+    assert fake.firewalls() == []
+

@@ -34,6 +34,9 @@ class HostBackend(Protocol):
     def close(self) -> None:
         """Stop every machine still up (called at emulator shutdown)."""
 
+    def set_firewall(self, instance_id: int, rules: dict[str, Any]) -> None:
+        """The attached Cloud Firewall's rules changed: enforce these from now on."""
+
 
 class NullHostBackend:
     """No machines at all: for API-only tests. Records what it was asked."""
@@ -42,6 +45,7 @@ class NullHostBackend:
         self.started: list[HostSpec] = []
         self.stopped: list[int] = []
         self.running: set[int] = set()
+        self.firewall_updates: list[tuple[int, dict[str, Any]]] = []
         self._lock = threading.Lock()
 
     def start(self, spec: HostSpec) -> None:
@@ -57,3 +61,7 @@ class NullHostBackend:
     def close(self) -> None:
         with self._lock:
             self.running.clear()
+
+    def set_firewall(self, instance_id: int, rules: dict[str, Any]) -> None:
+        with self._lock:
+            self.firewall_updates.append((instance_id, rules))

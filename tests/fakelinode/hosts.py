@@ -22,7 +22,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,9 @@ class _Host:
     root: Path
     merged: Path
     proc: subprocess.Popen[bytes] | None = None
+    firewall_lock: threading.Lock = field(default_factory=threading.Lock)
+    firewall_up: bool = False      # the firewall step ran: rule updates apply at once
+    firewall_version: int = 0      # JF-CLOUDFW-<n> holds the rules in force
 
 
 class NamespaceHostBackend:
@@ -188,21 +191,49 @@ class NamespaceHostBackend:
             _sh("chroot", str(m), "/bin/sh", "-c", command)
 
     def _firewall(self, h: _Host) -> None:
-        rules = h.spec.firewall_rules
-        if not rules:
+        with h.firewall_lock:
+            h.firewall_up = True
+            if h.spec.firewall_rules:
+                self._apply_firewall(h, h.spec.firewall_rules)
+
+    def set_firewall(self, instance_id: int, rules: dict[str, Any]) -> None:
+        """The attached firewall's rules changed (PUT .../rules): swap them in on the running
+        host, or hold them for a host whose firewall step has not run yet."""
+        with self._lock:
+            host = self._hosts.get(instance_id)
+        if host is None:
             return
+        with host.firewall_lock:
+            host.spec = replace(host.spec, firewall_rules=rules)
+            if host.firewall_up:
+                self._apply_firewall(host, rules)
+
+    def _apply_firewall(self, h: _Host, rules: dict[str, Any]) -> None:
+        """The rules in a fresh chain `JF-CLOUDFW-<n>`; the fixed chain `JF-CLOUDFW` (first in
+        INPUT) jumps to it, and an update swaps that one jump in a single step, so no packet
+        ever sees half a rule set. The guest's ufw never touches these chains."""
         # The image's own iptables, in the host's network namespace (no tool needed here).
         ipt = ("ip", "netns", "exec", h.netns, "chroot", str(h.merged), "iptables", "-w")
-        _sh(*ipt, "-N", FIREWALL_CHAIN)
-        _sh(*ipt, "-A", FIREWALL_CHAIN, "-i", "lo", "-j", "RETURN")
-        _sh(*ipt, "-A", FIREWALL_CHAIN, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED",
+        h.firewall_version += 1
+        chain = f"{FIREWALL_CHAIN}-{h.firewall_version}"
+        _sh(*ipt, "-N", chain)
+        _sh(*ipt, "-A", chain, "-i", "lo", "-j", "RETURN")
+        _sh(*ipt, "-A", chain, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED",
             "-j", "RETURN")
         for rule in rules.get("inbound") or []:
             for spec in _iptables_rule(rule):
-                _sh(*ipt, "-A", FIREWALL_CHAIN, *spec)
+                _sh(*ipt, "-A", chain, *spec)
         if rules.get("inbound_policy") == "DROP":
-            _sh(*ipt, "-A", FIREWALL_CHAIN, "-j", "DROP")
-        _sh(*ipt, "-I", "INPUT", "1", "-j", FIREWALL_CHAIN)
+            _sh(*ipt, "-A", chain, "-j", "DROP")
+        if h.firewall_version == 1:
+            _sh(*ipt, "-N", FIREWALL_CHAIN)
+            _sh(*ipt, "-A", FIREWALL_CHAIN, "-j", chain)
+            _sh(*ipt, "-I", "INPUT", "1", "-j", FIREWALL_CHAIN)
+            return
+        _sh(*ipt, "-R", FIREWALL_CHAIN, "1", "-j", chain)
+        old = f"{FIREWALL_CHAIN}-{h.firewall_version - 1}"
+        _sh(*ipt, "-F", old)
+        _sh(*ipt, "-X", old)
 
     def _launch(self, h: _Host) -> None:
         # A host that dies while starting (seen once in CI, cause unknown: the launch's stderr

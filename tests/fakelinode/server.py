@@ -348,6 +348,11 @@ class FakeLinode:
                 return 200, self._page("devices", devices, query, None)
             case ("POST", ["networking", "firewalls", fid, "devices"]):
                 return 200, self._attach(fid, body)
+            case ("GET", ["networking", "firewalls", fid, "rules"]):
+                with self._lock:
+                    return 200, copy.deepcopy(self._firewall(fid)["rules"])
+            case ("PUT", ["networking", "firewalls", fid, "rules"]):
+                return 200, self._update_rules(fid, body)
             case ("GET", ["_fake", "ledger"]) if token is not None and token.scopes == "*":
                 return 200, self.ledger_view()
             case ("GET", ["tags"]):
@@ -541,6 +546,10 @@ class FakeLinode:
         try:
             self.backend.start(spec)
             ok = True
+            with self._lock:
+                latest = self._rules_for(iid)
+            if latest is not None and latest != rules:  # updated while the host was starting
+                self._apply_rules(iid, latest)
         except Exception as exc:  # noqa: BLE001 - a failed boot shows as offline, like Linode
             ok = False
             # Not an API fault anyone scripted: say why, so a failing test shows the cause.
@@ -672,16 +681,7 @@ class FakeLinode:
         errors: list[tuple[str, str | None]] = []
         if not (isinstance(label, str) and 3 <= len(label) <= 32 and LABEL_RE.match(label)):
             errors.append(("Label must be 3-32 characters", "label"))
-        if not isinstance(rules, dict) or rules.get("inbound_policy") not in ("ACCEPT", "DROP") \
-                or rules.get("outbound_policy") not in ("ACCEPT", "DROP"):
-            errors.append(("inbound_policy and outbound_policy are required", "rules"))
-        else:
-            for direction in ("inbound", "outbound"):
-                for k, rule in enumerate(rules.get(direction) or []):
-                    if rule.get("action") not in ("ACCEPT", "DROP") or \
-                            rule.get("protocol") not in ("TCP", "UDP", "ICMP", "IPENCAP"):
-                        errors.append(("action and protocol are required",
-                                       f"rules.{direction}[{k}]"))
+        errors += _rules_errors(rules, "rules")
         if errors:
             raise ApiFailure(400, *errors)
         with self._lock:
@@ -697,6 +697,31 @@ class FakeLinode:
             for iid in (body.get("devices") or {}).get("linodes") or []:
                 self._attach_locked(fid, int(iid))
             return copy.deepcopy(fw)
+
+    def _update_rules(self, fid: str, body: dict[str, Any]) -> dict[str, Any]:
+        """PUT /networking/firewalls/{id}/rules: the whole rules object replaced, applied at once
+        to every machine the firewall is attached to (a cloud firewall sits outside them)."""
+        errors = _rules_errors(body, None)
+        if errors:
+            raise ApiFailure(400, *errors)
+        with self._lock:
+            fw = self._firewall(fid)
+            version = int(fw["rules"].get("version", 1)) + 1
+            fw["rules"] = {"inbound": [], "outbound": [], **body, "version": version,
+                           "fingerprint": secrets.token_hex(4)}
+            fw["updated"] = iso(self.clock())
+            rules = copy.deepcopy(fw["rules"])
+            # Machines still starting included: the backend holds the rules until the host's
+            # firewall is up, and _boot checks again once the start returns.
+            attached = [e["id"] for e in fw["entities"]]
+        for iid in attached:
+            self._apply_rules(iid, rules)
+        return rules
+
+    def _apply_rules(self, iid: int, rules: dict[str, Any]) -> None:
+        apply = getattr(self.backend, "set_firewall", None)
+        if apply is not None:
+            apply(iid, rules)
 
     def _firewall(self, fid: str | int) -> dict[str, Any]:
         fw = self._firewalls.get(_int(fid))
@@ -928,3 +953,20 @@ def reference_dir() -> Path | None:
 
 def expiry_in(seconds: float, clock: Callable[[], datetime] = utcnow) -> str:
     return iso(clock() + timedelta(seconds=seconds))
+
+
+def _rules_errors(rules: Any, field: str | None) -> list[tuple[str, str | None]]:
+    """What the API says of a firewall `rules` object (create's `rules`, or PUT .../rules)."""
+    prefix = f"{field}." if field else ""
+    if not isinstance(rules, dict) or rules.get("inbound_policy") not in ("ACCEPT", "DROP") \
+            or rules.get("outbound_policy") not in ("ACCEPT", "DROP"):
+        return [("inbound_policy and outbound_policy are required",
+                 field or "inbound_policy")]
+    errors: list[tuple[str, str | None]] = []
+    for direction in ("inbound", "outbound"):
+        for k, rule in enumerate(rules.get(direction) or []):
+            if not isinstance(rule, dict) or rule.get("action") not in ("ACCEPT", "DROP") or \
+                    rule.get("protocol") not in ("TCP", "UDP", "ICMP", "IPENCAP"):
+                errors.append(("action and protocol are required",
+                               f"{prefix}{direction}[{k}]"))
+    return errors

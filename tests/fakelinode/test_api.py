@@ -233,3 +233,26 @@ def test_firewall_create_attach_delete(fake_linode) -> None:
     assert [d.entity.id for d in fw.devices] == [inst.id]
     fw.delete()
     assert fake_linode.firewalls() == []
+
+
+def test_firewall_rules_update_replaces_them_and_reaches_the_machines(fake_linode) -> None:
+    c = client(fake_linode)
+    inst = create(c)
+    fake_linode.wait_status(inst.id, "running")
+    ssh_only = {"inbound_policy": "DROP", "outbound_policy": "ACCEPT", "outbound": [],
+                "inbound": [{"action": "ACCEPT", "protocol": "TCP", "ports": "22",
+                             "addresses": {"ipv4": ["203.0.113.1/32"]}}]}
+    fw = c.networking.firewall_create("jf-run-2", ssh_only, devices={"linodes": [inst.id]})
+    wider = {**ssh_only, "inbound": [*ssh_only["inbound"], {
+        "action": "ACCEPT", "protocol": "TCP", "ports": "8786-8789",
+        "addresses": {"ipv4": ["198.51.100.2/32"]}}]}
+    fw.update_rules(wider)
+    now = c.get(f"/networking/firewalls/{fw.id}/rules")
+    assert now["inbound"] == wider["inbound"] and now["version"] == 2
+    assert fake_linode.backend.firewall_updates[-1][0] == inst.id
+    assert fake_linode.backend.firewall_updates[-1][1]["inbound"] == wider["inbound"]
+    with pytest.raises(ApiError) as bad:
+        fw.update_rules({"inbound": [{"action": "ALLOW", "protocol": "TCP"}],
+                         "inbound_policy": "DROP", "outbound_policy": "ACCEPT"})
+    assert bad.value.status == 400 and "inbound[0]" in str(bad.value.json)
+    assert c.get(f"/networking/firewalls/{fw.id}/rules")["version"] == 2  # unchanged

@@ -150,6 +150,16 @@ def test_cloud_firewall_blocks_ssh_from_other_addresses(fake_linode_hosts, tmp_p
              f"3); print('open')\"")
     r = _ssh(key, tmp_path / "kh", other.ipv4[0], probe, check=False)
     assert "open" not in r.stdout and r.returncode != 0
+    # PUT .../rules takes effect on the running machine: the other host may now connect, and
+    # the launcher still may.
+    rules = c.get(f"/networking/firewalls/{fw.id}/rules")
+    fw.update_rules({**{k: rules[k] for k in ("inbound_policy", "outbound_policy", "outbound")},
+                     "inbound": [*rules["inbound"], {
+                         "action": "ACCEPT", "protocol": "TCP", "ports": "22",
+                         "addresses": {"ipv4": [f"{other.ipv4[0]}/32"]}}]})
+    r = _ssh(key, tmp_path / "kh", other.ipv4[0], probe, check=False)
+    assert "open" in r.stdout, r.stderr
+    assert _ssh(key, tmp_path / "kh", guarded.ipv4[0], "true").returncode == 0
     for inst in (guarded, other):
         inst.delete()
         fake.wait_status(inst.id, "gone")

@@ -70,6 +70,14 @@ def test_run_firewall_rules_create_find_delete(cloud, fake_linode) -> None:
     assert "juliafarm-run-20260101-000000-abcdef" in fw["tags"]
     assert [f["id"] for f in firewall.run_firewalls(cloud)] == [fid]
     assert firewall.run_firewalls(cloud, "other-run") == []
+    # A multi-node run then opens the Dask ports to exactly its nodes, SSH staying as it was.
+    rules = firewall.cluster_rules(("203.0.113.1/32",), ["198.51.100.3", "198.51.100.2"],
+                                   "8786-8789")
+    firewall.update_rules(cloud, fid, rules)
+    inbound = fake_linode.firewalls()[0]["rules"]["inbound"]
+    assert [(r["ports"], r["addresses"]["ipv4"]) for r in inbound] == [
+        ("22", ["203.0.113.1/32"]), ("8786-8789", ["198.51.100.2/32", "198.51.100.3/32"])]
+    assert fake_linode.firewalls()[0]["rules"]["inbound_policy"] == "DROP"
     firewall.delete_firewall(cloud, fid)
     firewall.delete_firewall(cloud, fid)  # already gone is fine
     assert fake_linode.firewalls() == []
