@@ -22,6 +22,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ GATEWAYS = ("203.0.113.1/24", "198.51.100.1/24")
 STATE = Path(os.environ.get("JULIAFARM_FAKELINODE_STATE", "/var/lib/juliafarm-fakelinode"))
 SSH_UP_TIMEOUT_S = 60.0  # generous: CI machines are shared and slow at times
 FIREWALL_CHAIN = "JF-CLOUDFW"
+CLOSE_WAIT_S = 180.0  # close() waits this long for starts and stops in flight
 
 
 def _sh(*argv: str, check: bool = True, input_text: str | None = None
@@ -53,6 +56,7 @@ class _Host:
     root: Path
     merged: Path
     proc: subprocess.Popen[bytes] | None = None
+    started: threading.Event = field(default_factory=threading.Event)  # start() is over
     firewall_lock: threading.Lock = field(default_factory=threading.Lock)
     firewall_up: bool = False      # the firewall step ran: rule updates apply at once
     firewall_version: int = 0      # JF-CLOUDFW-<n> holds the rules in force
@@ -65,6 +69,13 @@ class NamespaceHostBackend:
         self.image = image
         self._hosts: dict[int, _Host] = {}
         self._lock = threading.Lock()
+        # Starts and stops still running, and whether close() was called: close() waits for
+        # them, because the emulator frees its addresses after close() and the next emulator
+        # names its hosts after the same id and address (a teardown finishing late would
+        # remove the new host's directory and namespace).
+        self._busy = 0
+        self._idle = threading.Condition(self._lock)
+        self._closed = False
         self._made_bridge = False
         # Addresses of package registries inside the test ranges: routed around the bridge and
         # never given to an instance.
@@ -86,7 +97,24 @@ class NamespaceHostBackend:
 
     # ------------------------------------------------------------------ HostBackend
 
+    @contextmanager
+    def _working(self) -> Iterator[None]:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the emulator is shutting down")
+            self._busy += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy -= 1
+                self._idle.notify_all()
+
     def start(self, spec: HostSpec) -> None:
+        with self._working():
+            self._start(spec)
+
+    def _start(self, spec: HostSpec) -> None:
         iid = spec.instance_id
         # Names derive from the public address as well as the id: emulators running at once
         # (two test sessions) reuse ids, but never an address (the emulator claims each one).
@@ -105,14 +133,31 @@ class NamespaceHostBackend:
             self._firewall(host)
             self._launch(host)
         except BaseException:
-            self.stop(iid)
+            with self._lock:
+                if self._hosts.get(iid) is host:
+                    del self._hosts[iid]
+            self._teardown(host)
             raise
+        finally:
+            host.started.set()
 
     def stop(self, instance_id: int) -> None:
         with self._lock:
             host = self._hosts.pop(instance_id, None)
-        if host is None:
-            return
+            if host is None:
+                return
+            self._busy += 1
+        try:
+            # A host stopped while it starts (deleted while booting, the emulator closing) is
+            # torn down once its start is over, never under it.
+            host.started.wait(timeout=2 * SSH_UP_TIMEOUT_S + 60)
+            self._teardown(host)
+        finally:
+            with self._lock:
+                self._busy -= 1
+                self._idle.notify_all()
+
+    def _teardown(self, host: _Host) -> None:
         if host.proc is not None and host.proc.poll() is None:
             init = _ns_init_pid(host.proc.pid)
             for pid in (init, host.proc.pid):
@@ -131,6 +176,10 @@ class NamespaceHostBackend:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
+            if not self._idle.wait_for(lambda: self._busy == 0, timeout=CLOSE_WAIT_S):
+                print(f"fakelinode: hosts still starting or stopping after {CLOSE_WAIT_S:.0f} s",
+                      file=sys.stderr)
             ids = list(self._hosts)
         for iid in ids:
             self.stop(iid)

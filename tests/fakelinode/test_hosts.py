@@ -164,3 +164,62 @@ def test_cloud_firewall_blocks_ssh_from_other_addresses(fake_linode_hosts, tmp_p
         inst.delete()
         fake.wait_status(inst.id, "gone")
     time.sleep(0.1)
+
+
+SLOW_BOOT_S = 6
+
+
+def test_closing_waits_for_hosts_still_stopping_or_starting(host_image, tmp_path) -> None:
+    """The emulator frees its addresses at close, and the next one names its hosts after the same
+    id and address: nothing of a host may outlive close(), not even one mid-delete or mid-boot,
+    or it would land in (or tear down) the next emulator's host of that name."""
+    import secrets
+
+    from tests.fakelinode.hosts import NamespaceHostBackend
+    from tests.fakelinode.server import FakeLinode
+
+    key, pub = _keypair(tmp_path)
+
+    def emulator() -> FakeLinode:
+        fake = FakeLinode(secrets.token_hex(32), backend=NamespaceHostBackend(host_image),
+                          provision_delay_s=0.0, boot_delay_s=0.0, delete_delay_s=0.0,
+                          claim_addresses=True)
+        fake.start()
+        return fake
+
+    first = emulator()
+    try:
+        first.faults.at_first_boot(f"sleep {SLOW_BOOT_S}")  # mid-start when stop() comes
+        _, booting = _create(first, pub, "host-booting")
+        _, deleting = _create(first, pub, "host-deleting")
+        first.wait_status(deleting.id, "running", timeout_s=90)
+        hosts = [(i.id, i.ipv4[0]) for i in (booting, deleting)]
+        deleting.delete()  # its teardown runs in the background
+    finally:
+        first.stop()  # at once: one host is being torn down, the other is starting
+    second = emulator()  # same ids, and the addresses just freed
+    try:
+        _, again = _create(second, pub, "host-again")
+        second.wait_status(again.id, "running", timeout_s=90)
+        assert (again.id, again.ipv4[0]) == hosts[0]  # the very names of the booting host
+        assert _ssh(key, tmp_path / "kh", again.ipv4[0], "true").returncode == 0
+        root = host_root(again.id, again.ipv4[0])
+        # Had the first emulator's start outlived its stop(), it would wake from its sleep
+        # within this window and launch a second machine into this host's namespace and root.
+        time.sleep(SLOW_BOOT_S + 1)
+        found = {p: Path(f"/proc/{p}/cmdline").read_bytes() for p in _processes_in(root)}
+        inits = [p for p, argv in found.items() if argv.startswith(b"sleep\x00infinity")]
+        listeners = [p for p, argv in found.items() if b"[listener]" in argv]
+        assert len(inits) == 1 and len(listeners) == 1, found  # no stray second machine
+    finally:
+        second.stop()
+    netns = _sh_out("ip", "netns", "list")
+    for iid, ipv4 in hosts:
+        root = host_root(iid, ipv4)
+        assert not root.exists(), root
+        assert netns_name(iid, ipv4) not in netns
+        assert _processes_in(root) == []
+
+
+def _sh_out(*argv: str) -> str:
+    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
