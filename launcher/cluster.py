@@ -339,6 +339,30 @@ def in_background(command: str, log: str | PurePosixPath, pid_file: str | PurePo
             f"echo $! > {shlex.quote(str(pid_file))}")
 
 
+def stop_command(pid_file: str | PurePosixPath, grace_s: int = 10) -> str:
+    """Shell command that stops what in_background started, and returns once it is gone.
+
+    in_background's setsid makes the recorded pid a session (and process group) of its own, so
+    the whole of it goes (a worker's nanny, its worker process, their ffmpeg): its ports are free
+    after. SIGTERM first, SIGKILL after grace_s. Zombies count as gone: an init that does not
+    reap (a container's) leaves them, and they hold nothing. Nothing recorded or nothing left:
+    exit 0; still running after SIGKILL: exit 1.
+    """
+    pid = shlex.quote(str(pid_file))
+    return (f'p=$(cat {pid} 2>/dev/null) && [ -n "$p" ] || exit 0; '
+            'alive() { ps -o stat= -s "$p" | grep -qv "^Z"; }; '
+            'kill -TERM "-$p" 2>/dev/null; '
+            f'for i in $(seq {grace_s * 10}); do alive || exit 0; sleep 0.1; done; '
+            'kill -KILL "-$p" 2>/dev/null; '
+            'for i in $(seq 50); do alive || exit 0; sleep 0.1; done; exit 1')
+
+
+def running_command(pid_file: str | PurePosixPath) -> str:
+    """Shell command that succeeds while what in_background started still runs (a zombie, which
+    an init that does not reap leaves behind, does not count)."""
+    return f'p=$(cat {shlex.quote(str(pid_file))}) && ps -o stat= -p "$p" | grep -qv "^Z"'
+
+
 def ufw_rules(own_private_ip: str, peer_private_ips: Sequence[str],
               ports: DaskPorts = DaskPorts()) -> list[str]:
     """ufw commands on one node: the Dask ports open to the run's nodes' private addresses only.

@@ -3,7 +3,8 @@
 The single-node steps are reused as they are (provision.bootstrap, provision.sync, the wheelhouse);
 what is added is the parallelism, the cluster (launcher.cluster: ufw between the nodes' private
 addresses, a scheduler on node 1, a worker per node, the launcher's client through an SSH tunnel),
-the per-node pull and the local join. As in launcher.job, every node is deleted in the `finally`,
+the move of the scheduler to another node when node 1 is lost (launcher.failover), the per-node
+pull and the local join. As in launcher.job, every node is deleted in the `finally`,
 in parallel, each delete confirmed; signals become exceptions so that `finally` always runs.
 """
 
@@ -23,8 +24,8 @@ from importlib import metadata
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
-from launcher import cluster
-from launcher.cluster import ClusterError, ClusterRun, DaskPorts, WorkerSizing
+from launcher import cluster, failover
+from launcher.cluster import ClusterError, ClusterRun, DaskPorts, NodeSegment, WorkerSizing
 from launcher.cluster_estimate import ClusterEstimate, Suggestion
 from launcher.costguard import DEFAULT_STOP_MARGIN_S, CostGuard
 from launcher.errors import Interrupted, LauncherError
@@ -48,7 +49,7 @@ from provision.cloud import Cloud, InstanceInfo, InstanceRequest
 from provision.errors import DeleteError, ProvisionError
 from provision.plans import Plan
 from renderer.scene import Overrides, Scene
-from renderer.segments import default_segment_frames, plan_segments
+from renderer.segments import Segment, default_segment_frames, plan_segments
 
 T = TypeVar("T")
 # The launcher's client and the nodes' scheduler and workers must speak the same protocol: the
@@ -73,6 +74,11 @@ class ClusterSpec:
     no_workers_timeout_s: float = 120.0
     requirements: tuple[str, ...] | None = None  # the nodes' venv; None: node_requirements()
     cost_stop_margin_s: float = DEFAULT_STOP_MARGIN_S  # --max-cost: stop this long before the cap
+    # The scheduler's node is watched during the render (launcher.failover): the API every
+    # interval, and an SSH probe of the scheduler that may miss this many times in a row.
+    head_check_interval_s: float = 5.0
+    head_probe_misses: int = 3
+    head_probe_timeout_s: float = 15.0
 
     def __post_init__(self) -> None:
         if self.nodes < 2:
@@ -213,6 +219,9 @@ class ClusterJob:
         self._created_at: float | None = None
         self._client: Any = None
         self._tunnel: subprocess.Popen[bytes] | None = None
+        self._head = self.nodes[0]  # the node running the Dask scheduler; another after failover
+        self._lost: set[str] = set()  # names of the nodes lost (with the files they held)
+        self.finished: dict[int, NodeSegment] = {}  # segment index -> where its file lies
 
     # ------------------------------------------------------------------ remote paths
 
@@ -550,7 +559,13 @@ class ClusterJob:
         self.hooks.message(f"{len(self.nodes)} nodes of {self.sizing.cores} cores: "
                            f"{self.sizing.tasks} segment(s) at once per node, "
                            f"{self.sizing.kernel_threads} kernel threads each")
-        head = self.nodes[0]
+        self._start_dask(self.nodes[0], self.nodes)
+
+    def _start_dask(self, head: Node, nodes: Sequence[Node]) -> None:
+        """The scheduler on `head`, a worker on each of `nodes` pointing to it, the tunnel and
+        the client; returns when every worker has joined."""
+        spec, py, project = self.spec, self.layout.venv_python, self.layout.project
+        self._head = head
         sched = cluster.scheduler_command(py, project, head.private_ip, spec.ports,
                                           worker_ttl_s=spec.worker_ttl_s)
         self._ssh_run(head, cluster.in_background(sched, self.dask_dir / "scheduler.log",
@@ -566,11 +581,11 @@ class ClusterJob:
                                                       self.dask_dir / "worker.pid"),
                           "starting the Dask worker")
 
-        self._parallel("worker", start_worker, self.nodes)
-        self._client = self._connect(head)
+        self._parallel("worker", start_worker, nodes)
+        self._client = self._connect(head, nodes)
 
-    def _connect(self, head: Node) -> Any:
-        """The client, through an SSH tunnel to node 1: no Dask port faces the internet."""
+    def _connect(self, head: Node, nodes: Sequence[Node]) -> Any:
+        """The client, through an SSH tunnel to the head: no Dask port faces the internet."""
         import distributed
         from distributed.versions import VersionMismatchWarning
 
@@ -607,21 +622,21 @@ class ClusterJob:
         self._client = client
         while True:
             try:
-                client.wait_for_workers(len(self.nodes), timeout=5)
+                client.wait_for_workers(len(nodes), timeout=5)
                 break
             except (TimeoutError, OSError):
                 pass
             joined = {str(w.get("name")) for w in
                       client.scheduler_info(n_workers=-1).get("workers", {}).values()}
-            for node in self.nodes:  # a worker that exited will not join: say why at once
+            for node in nodes:  # a worker that exited will not join: say why at once
                 if node.name not in joined and not self._worker_alive(node):
                     raise ClusterError(f"the Dask worker on {node.name} exited; "
                                        f"{self._log_tail(node, 'worker')}")
             if time.monotonic() > deadline:
-                raise ClusterError(f"only {len(joined)} of {len(self.nodes)} Dask workers joined "
+                raise ClusterError(f"only {len(joined)} of {len(nodes)} Dask workers joined "
                                    f"within {self.spec.start_timeout_s:.0f} s")
         self.hooks.message(f"Dask scheduler on {head.name} ({head.private_ip}), "
-                           f"{len(self.nodes)} workers, reached through an SSH tunnel")
+                           f"{len(nodes)} workers, reached through an SSH tunnel")
         return client
 
     def _worker_alive(self, node: Node) -> bool:
@@ -661,42 +676,167 @@ class ClusterJob:
     # ------------------------------------------------------------------ render and pull
 
     def _render(self) -> ClusterRun:
+        """Every segment on the cluster. The scheduler's node may be lost on the way: another
+        node takes over (launcher.failover) and what no node alive holds is rendered again."""
         spec = self.spec
-        assert self.sizing is not None and self._client is not None
         segments = plan_segments(spec.job.frames, spec.segment_frames)
         total, started = spec.job.frames, time.monotonic()
-        done: dict[int, int] = {}
         self.record.status = "rendering"
         self._save()
 
-        def on_segment(seg: cluster.NodeSegment) -> None:
-            done[seg.result.index] = seg.result.frames
-            frames = min(total, sum(done.values()))
+        def on_segment(seg: NodeSegment) -> None:
+            self.finished[seg.result.index] = seg
+            frames = failover.frames_of(segments, self.finished, self._lost)
             self.record.frames_rendered = frames
             fps = frames / max(1e-6, time.monotonic() - started)
             self.hooks.progress(frames, total, fps)
 
-        with self._client.as_current():  # distributed.wait looks for the current client
-            run = cluster.render_on_cluster(
-                self._client, spec.scene_toml, segments, spec.segment_frames,
-                str(self.segments_dir), overrides=spec.overrides,
-                frames_dirs=str(self.frames_dir) if spec.job.keep_frames else None,
-                kernel_threads=self.sizing.kernel_threads, on_segment=on_segment,
-                on_warning=self._warn, no_workers_timeout_s=spec.no_workers_timeout_s,
-                should_stop=self._cost_cap())
+        passes: list[ClusterRun] = []
+        workers_lost: list[str] = []
+        # A pass renders all it was given or loses a node for good; the bound is for a lost
+        # worker that comes back and takes tasks again.
+        passes_left = len(self.nodes) + cluster.RE_RENDER_ROUNDS
+        while todo := failover.remaining(segments, self.finished, self._lost):
+            if passes_left == 0:
+                raise ClusterError(f"{len(todo)} segment(s) still missing or on lost nodes after "
+                                   f"{len(passes)} passes; giving up")
+            passes_left -= 1
+            try:
+                run = self._render_pass(todo, on_segment, key_suffix=(
+                    f"-pass{len(passes)}" if passes or self._lost else ""))
+            except failover.HeadLost as lost:
+                self._fail_over(lost, segments)
+                continue
+            passes.append(run)
+            self.finished.update({s.result.index: s for s in run.segments})
+            self._lost.update(run.lost_workers)
+            workers_lost.extend(w for w in run.lost_workers if w not in workers_lost)
+        run = ClusterRun(segments=tuple(self.finished[s.index] for s in segments),
+                         lost_workers=tuple(sorted(self._lost)),
+                         warnings=tuple(w for p in passes for w in p.warnings),
+                         wall_s=time.monotonic() - started)
         self.record.frames_rendered = total
         split = {n.name: len(run.files_by_worker().get(n.name, [])) for n in self.nodes}
         self.hooks.message("segments per node: " + ", ".join(f"{k} {v}" for k, v in split.items()))
-        if run.lost_workers:
-            self.record.lost.append(f"nodes lost mid-run: {', '.join(run.lost_workers)}; their "
+        if workers_lost:
+            self.record.lost.append(f"nodes lost mid-run: {', '.join(workers_lost)}; their "
                                     "segments were rendered on the others")
         return run
+
+    def _render_pass(self, todo: Sequence[Segment], on_segment: Callable[[NodeSegment], None],
+                     key_suffix: str) -> ClusterRun:
+        """`todo` on the current cluster, its head watched; HeadLost if the head is lost."""
+        spec, head, tunnel = self.spec, self._head, self._tunnel
+        assert self.sizing is not None and self._client is not None
+        cost = self._cost_cap()
+
+        def close_tunnel(_reason: str) -> None:
+            # Wakes a client waiting on a silent scheduler: its connection closes at once.
+            if tunnel is not None and tunnel.poll() is None:
+                tunnel.terminate()
+
+        watch = failover.HeadWatch(head.name, self._head_probes(head, tunnel), close_tunnel,
+                                   spec.head_check_interval_s, spec.head_probe_misses)
+
+        def should_stop() -> str | None:
+            if watch.reason is not None:
+                return f"{head.name} is lost: {watch.reason}"
+            return cost() if cost is not None else None
+
+        try:
+            with watch, self._client.as_current():  # distributed.wait looks for the current client
+                run = cluster.render_on_cluster(
+                    self._client, spec.scene_toml, todo, spec.segment_frames,
+                    str(self.segments_dir), overrides=spec.overrides,
+                    frames_dirs=str(self.frames_dir) if spec.job.keep_frames else None,
+                    kernel_threads=self.sizing.kernel_threads, on_segment=on_segment,
+                    on_warning=self._warn, no_workers_timeout_s=spec.no_workers_timeout_s,
+                    key_suffix=key_suffix, should_stop=should_stop)
+        except Interrupted:
+            raise
+        except Exception:
+            if watch.reason is None and cost is not None and cost() is not None:
+                raise  # stopped for --max-cost: no time to look at the head
+            reason = watch.confirm()
+            if reason is None:
+                raise  # the head is fine: the failure is something else
+            raise failover.HeadLost(head.name, reason) from None
+        if watch.reason is not None:  # lost as the last segments came in: their files with it
+            raise failover.HeadLost(head.name, watch.reason)
+        return run
+
+    def _head_probes(self, head: Node, tunnel: subprocess.Popen[bytes] | None
+                     ) -> failover.HeadProbes:
+        assert head.instance is not None
+        instance_id = head.instance.id
+        probe = cluster.running_command(self.dask_dir / "scheduler.pid")
+
+        def instance_status() -> str | None:
+            info = self.cloud.get(instance_id)
+            return None if info is None else info.status
+
+        def scheduler_answers() -> bool:
+            try:
+                self._ssh_run(head, probe, "probing the Dask scheduler",
+                              timeout_s=self.spec.head_probe_timeout_s)
+                return True
+            except LauncherError:
+                return False
+
+        return failover.HeadProbes(instance_status, scheduler_answers,
+                                   lambda: tunnel is not None and tunnel.poll() is None)
+
+    def _fail_over(self, lost: failover.HeadLost, segments: Sequence[Segment]) -> None:
+        """The scheduler's node is lost: the next node alive runs a new scheduler, the workers
+        left are restarted to point to it, and a new tunnel and client reach it. ClusterError
+        when no node is left."""
+        old = self._head
+        self._lost.add(old.name)
+        self._warn(f"{old.name}, the Dask scheduler's node, was lost mid-run ({lost.reason}); "
+                   "moving the scheduler to a node left")
+        self._stop_cluster()  # the client and tunnel of the lost scheduler
+        others = [n for n in self.nodes if n.name not in self._lost]
+        for node, ok in zip(others, self._parallel("probe", self._answers, others), strict=True):
+            if not ok:
+                self._lost.add(node.name)
+                self._warn(f"{node.name} cannot be reached either: lost too, with its segments")
+        head = failover.choose_head(self.nodes, self._lost)
+        todo = failover.remaining(segments, self.finished, self._lost)
+        if head is None:
+            raise ClusterError(f"every node is lost ({old.name}, the scheduler's: {lost.reason}); "
+                               f"{len(self.finished)} of {len(segments)} segments had been "
+                               "finished")
+        survivors = [n for n in self.nodes if n.name not in self._lost]
+        # The old workers wait on the dead scheduler (and may be rendering for it): stop them,
+        # with any frames they left half-written, before the new cluster starts.
+        self._parallel("stop-worker", lambda n: self._stop_worker(n, todo), survivors)
+        self._start_dask(head, survivors)
+        with self._lock:
+            self.record.lost.append(
+                f"{old.name} (the Dask scheduler's node) lost mid-run: {lost.reason}; "
+                f"{head.name} took over the scheduler; {len(todo)} of {len(segments)} "
+                f"segment(s) were left to render, on {', '.join(n.name for n in survivors)}")
+        self._save()
+
+    def _answers(self, node: Node) -> bool:
+        try:
+            self._ssh_run(node, "true", "reaching the node",
+                          timeout_s=self.spec.head_probe_timeout_s)
+            return True
+        except LauncherError:
+            return False
+
+    def _stop_worker(self, node: Node, todo: Sequence[Segment]) -> None:
+        command = f"( {cluster.stop_command(self.dask_dir / 'worker.pid')} )"
+        if self.spec.job.keep_frames:
+            command += " && " + failover.frames_cleanup_command(self.frames_dir, todo)
+        self._ssh_run(node, command, "stopping the Dask worker")
 
     def _pull(self, run: ClusterRun) -> None:
         """rsync each node's segments (and frames) back, then join locally without re-encoding.
 
         A node that cannot be reached any more (lost after the render) has its segments rendered
-        again on the others, once, with a warning; losing node 1 (the scheduler) fails the run.
+        again on the others, once, with a warning; losing the scheduler's node now fails the run.
         """
         from provision import sync
 
@@ -726,7 +866,7 @@ class ClusterJob:
             if not failed:
                 break
             first = next(iter(failed.values()))
-            if attempt or self.nodes[0].name in failed or len(failed) == len(alive):
+            if attempt or self._head.name in failed or len(failed) == len(alive):
                 raise LauncherError(f"could not pull from {', '.join(failed)}: {first}")
             gone |= set(failed)
             run = self._render_again(run, set(failed), first)
@@ -793,7 +933,7 @@ class ClusterJob:
         """Before the deletes: pull the segments the nodes finished, so a failure loses little."""
         from provision import sync
 
-        reachable = [n for n in self.nodes if n.host is not None]
+        reachable = [n for n in self.nodes if n.host is not None and n.name not in self._lost]
         if not reachable or self.record.frames_rendered is None:
             return  # the render had not finished a segment: nothing to save
         local = self.spec.job.output_dir / f"{self.run_id}-partial"

@@ -9,6 +9,7 @@ Every test ends with the ledger showing each instance deleted. Scenes stay tiny:
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from launcher.cluster import ClusterError
 from launcher.config import merge
 from launcher.errors import LauncherError
 from launcher.job import Hooks
@@ -30,6 +32,7 @@ from provision.retry import RetryPolicy
 from renderer.encode import count_frames
 from renderer.scene import Overrides, load_scene
 from tests.e2e.test_launcher_run import SCENE, SSH_FROM, _env, _launcher
+from tests.fakelinode.hosts import netns_name
 
 FAST = RetryPolicy(attempts=5, base_delay_s=0.05, max_delay_s=0.2, total_sleep_s=5.0)
 # fps 2: the renderer's 5-second segments are 10 frames, so 40 frames are 4 tasks.
@@ -172,6 +175,91 @@ def test_a_node_lost_mid_run_completes_with_a_warning(fake_linode_hosts, tmp_pat
     assert all(s.worker == "node-1" for s in job.result.segments)
     assert_all_deleted(fake, 2)
     assert record.deleted and all(i["deleted"] for i in record.instances)
+
+
+def _cut_off(instance) -> None:
+    """The host keeps running (and billing) but answers nothing: its only link goes down."""
+    subprocess.run(["ip", "netns", "exec", netns_name(instance.id, instance.ipv4), "ip", "link",
+                    "set", "eth0", "down"], check=True, timeout=30)
+
+
+@pytest.mark.root
+@pytest.mark.slow
+@pytest.mark.parametrize("how, why", [("deleted", "its instance is gone"),
+                                      ("unreachable", "its scheduler did not answer")])
+def test_the_scheduler_node_lost_mid_run_fails_over_and_completes(fake_linode_hosts, tmp_path,
+                                                                  how, why) -> None:
+    fake = fake_linode_hosts
+
+    class LoseNodeOne(Hooks):
+        """Once node 2 has finished a segment (kept: its file is on a node alive), node 1 (the
+        Dask scheduler, the tunnel's end) is lost."""
+
+        def __init__(self) -> None:
+            self.killer: threading.Thread | None = None
+            self.messages: list[str] = []
+
+        def message(self, text: str) -> None:
+            self.messages.append(text)
+
+        def progress(self, done, total, fps) -> None:
+            on_two = [s for s in job.finished.values() if s.worker == "node-2"]
+            if self.killer is None and on_two and done < total:
+                head = job.nodes[0].instance
+                lose = (lambda: fake.disappear(head.id)) if how == "deleted" else (
+                    lambda: _cut_off(head))
+                self.killer = threading.Thread(target=lose)
+                self.killer.start()
+
+    hooks = LoseNodeOne()
+    # Heavier frames (more iterations) so that the render outlasts the loss being noticed.
+    job = make_job(fake, tmp_path, frames=80, hooks=hooks, worker_ttl_s=10,
+                   head_check_interval_s=2, head_probe_timeout_s=5,
+                   overrides=Overrides(max_iterations=20000))
+    record = job.run()
+    assert hooks.killer is not None
+    hooks.killer.join()
+    assert record.status == "completed", record.error
+    assert any(w.startswith("node-1, the Dask scheduler's node, was lost mid-run") and why in w
+               for w in record.warnings), record.warnings
+    took_over = [t for t in record.lost if "node-2 took over the scheduler" in t]
+    assert took_over, record.lost
+    left = int(re.search(r"(\d+) of 8 segment\(s\) were left to render", took_over[0])[1])
+    assert 1 <= left < 8  # what node 2 had finished was kept
+    assert any("Dask scheduler on node-2" in m for m in hooks.messages), hooks.messages
+    assert count_frames(Path(record.outputs[0]["path"])) == 80
+    assert all(s.worker == "node-2" for s in job.result.segments)
+    assert "node-1" in job.result.lost_workers
+    assert_all_deleted(fake, 2)  # the lost node too: already gone, or deleted as usual
+    assert record.deleted and all(i["deleted"] for i in record.instances)
+
+
+@pytest.mark.root
+@pytest.mark.slow
+def test_every_node_lost_mid_run_fails_in_one_line_and_all_are_deleted(fake_linode_hosts,
+                                                                       tmp_path) -> None:
+    fake = fake_linode_hosts
+
+    class LoseAll(Hooks):
+        killed = False
+
+        def progress(self, done, total, fps) -> None:
+            if not self.killed and done < total:
+                self.killed = True
+                for node in job.nodes:  # both, before the next poll: no node left to take over
+                    fake.disappear(node.instance.id)
+
+    job = make_job(fake, tmp_path, frames=80, hooks=LoseAll(), worker_ttl_s=10,
+                   head_check_interval_s=2, head_probe_timeout_s=5,
+                   overrides=Overrides(max_iterations=20000))
+    with pytest.raises(ClusterError, match=r"every node is lost \(node-1, the scheduler's: its "
+                                           r"instance is gone\); \d+ of 8 segments"):
+        job.run()
+    assert_all_deleted(fake, 2)
+    record = json.loads(job.record_path.read_text())
+    assert record["status"] == "failed" and record["deleted"] is True
+    assert "\n" not in record["error"] and "every node is lost" in record["error"]
+    assert any("node-2 cannot be reached either" in w for w in record["warnings"])
 
 
 @pytest.mark.root

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -27,8 +28,10 @@ from launcher.cluster import (
     in_background,
     private_ipv4,
     render_on_cluster,
+    running_command,
     scheduler_command,
     size_workers,
+    stop_command,
     tunnel_to,
     ufw_rules,
     wait_for_port,
@@ -270,6 +273,39 @@ def test_in_background_returns_at_once_and_records_the_pid(tmp_path: Path) -> No
     while "started" not in log.read_text() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert "started" in log.read_text() and pid > 1
+
+
+def _state(pid: int) -> str:
+    """A process's state letter (Z: a zombie), or "-" once it is reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return "-"
+
+
+@pytest.mark.skipif(not shutil.which("ps"), reason="needs ps (procps), as every node has")
+@pytest.mark.parametrize("shell", ["sh", "bash"])
+def test_stop_command_stops_the_whole_group_even_what_ignores_sigterm(tmp_path: Path,
+                                                                      shell: str) -> None:
+    log, pid_file, child_file = tmp_path / "log", tmp_path / "pid", tmp_path / "child"
+    # A leader and a child that ignores SIGTERM, as a nanny and its busy worker process may.
+    body = f"(trap '' TERM; exec sleep 1000) & echo $! > {child_file}; " \
+           "sleep 1000"
+    subprocess.run([shell, "-c", in_background(body, log, pid_file)], check=True, timeout=5)
+    deadline = time.monotonic() + 5
+    while not (child_file.is_file() and child_file.read_text().strip()):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    pid, child = int(pid_file.read_text()), int(child_file.read_text())
+    assert subprocess.run([shell, "-c", running_command(pid_file)], timeout=5).returncode == 0
+    done = subprocess.run([shell, "-c", stop_command(pid_file, grace_s=1)], timeout=30)
+    assert done.returncode == 0
+    assert _state(pid) in "Z-" and _state(child) in "Z-"
+    assert subprocess.run([shell, "-c", running_command(pid_file)], timeout=5).returncode != 0
+    # Nothing recorded, or nothing left to stop: success, at once.
+    assert subprocess.run([shell, "-c", stop_command(tmp_path / "none")], timeout=5
+                          ).returncode == 0
+    assert subprocess.run([shell, "-c", stop_command(pid_file)], timeout=5).returncode == 0
 
 
 def test_ufw_rules_open_the_dask_ports_to_the_run_nodes_only() -> None:
