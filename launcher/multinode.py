@@ -836,7 +836,8 @@ class ClusterJob:
         """rsync each node's segments (and frames) back, then join locally without re-encoding.
 
         A node that cannot be reached any more (lost after the render) has its segments rendered
-        again on the others, once, with a warning; losing the scheduler's node now fails the run.
+        again on the others, once, with a warning; if it ran the scheduler, another node takes
+        the scheduler over first (as during the render).
         """
         from provision import sync
 
@@ -866,10 +867,14 @@ class ClusterJob:
             if not failed:
                 break
             first = next(iter(failed.values()))
-            if attempt or self._head.name in failed or len(failed) == len(alive):
+            if attempt or len(failed) == len(alive):
                 raise LauncherError(f"could not pull from {', '.join(failed)}: {first}")
-            gone |= set(failed)
-            run = self._render_again(run, set(failed), first)
+            if self._head.name in failed:  # the scheduler went with it: another node takes over
+                self._fail_over(failover.HeadLost(self._head.name, f"could not pull from it: "
+                                                  f"{failed[self._head.name]}"),
+                                plan_segments(job.frames, self.spec.segment_frames))
+            gone |= set(failed) | self._lost
+            run = self._render_again(run, gone - set(run.lost_workers), first)
         self.result = run
         output = job.output_dir / job.scene_output_name
         cluster.concat_pulled(run, lambda s: staging / s.worker / Path(s.result.path).name,

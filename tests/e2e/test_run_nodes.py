@@ -345,6 +345,30 @@ def test_a_node_lost_after_the_render_has_its_segments_rendered_again(fake_linod
 
 @pytest.mark.root
 @pytest.mark.slow
+def test_the_scheduler_node_lost_after_the_render_hands_over_and_completes(fake_linode_hosts,
+                                                                           tmp_path) -> None:
+    fake = fake_linode_hosts
+
+    class KillHeadBeforePull(Hooks):
+        def phase_started(self, name: str) -> None:
+            if name == "pull":  # node 1's segments and its scheduler go with it
+                fake.disappear(job.nodes[0].instance.id)
+
+    job = make_job(fake, tmp_path, hooks=KillHeadBeforePull(), worker_ttl_s=10)
+    job.spec = replace(job.spec, job=replace(job.spec.job, keep_frames=True))
+    record = job.run()
+    assert record.status == "completed", record.error
+    assert any("node-1, the Dask scheduler's node" in w for w in record.warnings), record.warnings
+    assert any("node-1 could not be reached after the render" in w for w in record.warnings)
+    assert all(s.worker == "node-2" for s in job.result.segments)
+    assert count_frames(Path(record.outputs[0]["path"])) == 40
+    assert len(list(Path(record.outputs[1]["path"]).glob("frame-*.png"))) == 40
+    assert any("node-2 took over the scheduler" in line for line in record.lost), record.lost
+    assert_all_deleted(fake, 2)
+
+
+@pytest.mark.root
+@pytest.mark.slow
 def test_max_cost_stops_the_render_in_time_and_deletes_every_node(fake_linode_hosts,
                                                                   tmp_path) -> None:
     fake = fake_linode_hosts
