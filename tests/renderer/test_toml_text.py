@@ -41,6 +41,13 @@ values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
                       | st.dictionaries(st.text(min_size=1), inner, max_size=4), max_leaves=12)
 
 
+def test_a_key_ending_in_a_newline_is_quoted() -> None:
+    # Found by the property below: a regex `$` also matches before a final newline.
+    doc = {"0": {}, "0\n": {"0\n": []}}
+    assert '["0\\n"]' in dumps(doc)
+    assert tomllib.loads(dumps(doc)) == doc
+
+
 @given(st.dictionaries(st.text(min_size=1), st.dictionaries(st.text(min_size=1), values,
                                                            max_size=5), max_size=4))
 def test_any_document_of_tables_round_trips(doc: dict) -> None:
