@@ -549,7 +549,7 @@ class FakeLinode:
             with self._lock:
                 latest = self._rules_for(iid)
             if latest is not None and latest != rules:  # updated while the host was starting
-                self._apply_rules(iid, latest)
+                self.backend.set_firewall(iid, latest)
         except Exception as exc:  # noqa: BLE001 - a failed boot shows as offline, like Linode
             ok = False
             # Not an API fault anyone scripted: say why, so a failing test shows the cause.
@@ -715,13 +715,8 @@ class FakeLinode:
             # firewall is up, and _boot checks again once the start returns.
             attached = [e["id"] for e in fw["entities"]]
         for iid in attached:
-            self._apply_rules(iid, rules)
+            self.backend.set_firewall(iid, rules)
         return rules
-
-    def _apply_rules(self, iid: int, rules: dict[str, Any]) -> None:
-        apply = getattr(self.backend, "set_firewall", None)
-        if apply is not None:
-            apply(iid, rules)
 
     def _firewall(self, fid: str | int) -> dict[str, Any]:
         fw = self._firewalls.get(_int(fid))
