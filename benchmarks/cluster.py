@@ -26,7 +26,7 @@ import dask
 import distributed
 import numba
 
-from launcher.cluster import render_on_cluster
+from launcher.cluster.dask_cluster import render_on_cluster
 from renderer.encode import concat, count_frames
 from renderer.scene import Overrides, parse_scene
 from renderer.segments import plan_segments

@@ -4,11 +4,12 @@ overhead through the SSH tunnel (root: the hosts are network namespaces of the l
     sudo .venv/bin/python benchmarks/cluster_hosts.py            # spiral 240 px, 96 frames
     sudo .venv/bin/python benchmarks/cluster_hosts.py --frames 48 --size 160
 
-Both runs go through the real code (launcher.job.Job, launcher.multinode.ClusterJob) against the
-emulator with real Debian 12 hosts, with the same segments (--segment-frames). Every host sees this
-machine's cores, so two nodes here share the cores one node has: what this shows is the work split
-and what the cluster costs (its start, the per-task round trip over the tunnel and the private
-network), not node scaling. The render phases include each process's first-use kernel compile.
+Both runs go through the real code (launcher.run.single.Job, launcher.cluster.job.ClusterJob)
+against the emulator with real Debian 12 hosts, with the same segments (--segment-frames).
+Every host sees this machine's cores, so two nodes here share the cores one node has: what this
+shows is the work split and what the cluster costs (its start, the per-task round trip over the
+tunnel and the private network), not node scaling. The render phases include each process's
+first-use kernel compile.
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from launcher.cluster.job import ClusterJob, cluster_spec  # noqa: E402
 from launcher.config import merge  # noqa: E402
-from launcher.job import Hooks, Job  # noqa: E402
-from launcher.multinode import ClusterJob, cluster_spec  # noqa: E402
 from launcher.preflight import build_spec, preflight  # noqa: E402
+from launcher.run.single import Hooks, Job  # noqa: E402
 from provision.cloud import LinodeCloud  # noqa: E402
 from renderer.scene import Overrides, load_scene  # noqa: E402
 from tests.fakelinode.hosts import NamespaceHostBackend  # noqa: E402

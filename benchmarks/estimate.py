@@ -4,7 +4,7 @@
     python benchmarks/estimate.py --quick    # a quarter of the frames (about 15 s each)
 
 Each example scene is scaled (CLI-style overrides) to a size that renders in about a minute here,
-estimated with launcher.estimate (the local row: sampled kernel work x cached calibration x
+estimated with launcher.estimate.model (the local row: sampled kernel work x cached calibration x
 probed encoder cost), then rendered for real by `renderer render` (a fresh process, all cores,
 so start-up counts as it does for the user), and the two times compared. Target (issue 5):
 every scene within +/-20%.
@@ -21,7 +21,7 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
-from launcher.estimate import calibrate, local_row, sample_work
+from launcher.estimate.model import calibrate, local_row, sample_work
 from renderer.scene import Overrides, load_scene
 
 ROOT = Path(__file__).resolve().parents[1]

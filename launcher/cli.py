@@ -1,4 +1,4 @@
-"""The `launcher` command line: parses flags, resolves the run, delegates to launcher.job."""
+"""The `launcher` command line: parses flags, resolves the run, delegates to launcher.run.single."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from launcher.config import RunConfig, merge
-from launcher.errors import ConfigError, LauncherError, Refused
+from launcher.errors import ConfigError, Interrupted, LauncherError, Refused
 from renderer.cli_common import (
     CImagIncrement,
     CImagInitial,
@@ -63,17 +63,26 @@ def user_errors(func: F) -> F:
             return func(*args, **kwargs)
         except DeleteError as exc:
             _debug_reraise()
-            print(f"error: {exc}", file=sys.stderr)
+            _say(f"error: {exc}")
             raise typer.Exit(4) from None
         except (LauncherError, ProvisionError, RenderError) as exc:
             _debug_reraise()
-            print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+            _say(f"error: {' '.join(str(exc).split())}")
             raise typer.Exit(getattr(exc, "exit_code", 1)) from None
-        except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
+        except (Interrupted, KeyboardInterrupt) as exc:
+            _say(f"{exc or 'interrupted'}: everything this run rented was deleted")
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _say(text: str) -> None:
+    """The closing line on stderr, best effort: a closed terminal must not turn an exit code
+    into a traceback."""
+    try:
+        print(text, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
 
 
 def _debug_reraise() -> None:
@@ -95,7 +104,7 @@ def _run_config(scene: Scene, **flags: Any) -> RunConfig:
 
 
 def _override_args(ov: Overrides) -> tuple[str, ...]:
-    from launcher.job import render_args_from
+    from launcher.run.spec import render_args_from
 
     d = {k: v for k, v in asdict(ov).items() if k != "output"}
     return render_args_from(d)
@@ -237,6 +246,28 @@ def cleanup(
         raise typer.Exit(4)
 
 
+@app.command()
+@user_errors
+def down(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="The run id (in its record and "
+                                          "in every line about it).")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False,
+) -> None:
+    """Delete one run's instances (each delete confirmed), then its cloud firewall and lease
+    tokens; other runs are left alone. Exit 4 if a delete cannot be confirmed."""
+    from launcher.run.down import take_down
+    from launcher.run.spec import default_state_dir, run_tag
+
+    cloud = _cloud()
+    found = cloud.list_by_tag(run_tag(run_id))
+    for i in found:
+        typer.echo(f"{i.id}  {i.label}  {i.type_id}  {i.region}  {i.status}")
+    if found:
+        _confirm(f"delete these {len(found)} instance(s) of run {run_id}?", yes)
+    take_down(cloud, run_id, default_state_dir(), say=typer.echo)
+    typer.echo(f"run {run_id}: nothing of it is left running")
+
+
 def _revoke_lease_tokens(cloud: Any) -> None:
     from provision.tokens import revoke_run_tokens
 
@@ -311,8 +342,8 @@ def run(
 ) -> None:
     """Render SCENE on a rented Linode: create, bootstrap, sync, render, pull, always delete."""
     from launcher.console import ConsoleHooks
-    from launcher.job import Job
     from launcher.preflight import build_spec, preflight
+    from launcher.run.single import Job
 
     ov = _overrides(
         num_steps=num_steps, width=width, height=height, max_iterations=max_iterations,
@@ -340,15 +371,15 @@ def run(
         return
     priced = checked.plan.in_region(checked.region)
     if cfg.max_cost_usd is not None:
-        from launcher.costguard import check_before_start
-        from launcher.estimate_cli import plan_estimate
+        from launcher.estimate.report import plan_estimate
+        from launcher.run.costguard import check_before_start
 
         row = plan_estimate(scene, priced, cfg.output_dir, checked.upload_bytes)
         check_before_start(row.cost_usd, cfg.max_cost_usd)
     if dry_run:
         typer.echo("dry run: everything checks out; nothing was created")
         return
-    from launcher.estimate_cli import local_is_better
+    from launcher.estimate.report import local_is_better
 
     question = (f"rent {checked.plan.alias} ({checked.plan.type_id}) at "
                 f"${priced.price_hourly_usd:.3f}/h now?")
@@ -384,8 +415,8 @@ def attach(
 ) -> None:
     """Reconnect to a detached run: keep its lease alive, wait for the render, pull the
     results, delete the instance (confirmed), revoke its lease token and delete its firewall."""
-    from launcher.attach import attach as attach_run
     from launcher.console import ConsoleHooks
+    from launcher.run.attach import attach as attach_run
 
     record = attach_run(run_id, _cloud(), ConsoleHooks(verbose=verbose))
     _print_done(record)
@@ -393,13 +424,14 @@ def attach(
 
 def _run_nodes(scene: Scene, cfg: RunConfig, checked: Any, spec: Any, ov: Overrides, nodes: int,
                cloud: Any, hooks: Any, *, dry_run: bool, yes: bool) -> None:
-    """`run --nodes N` (N > 1): the N-node estimate and checks, then launcher.multinode."""
-    from launcher import multinode
-    from launcher.costguard import check_before_start
+    """`run --nodes N` (N > 1): the N-node estimate and checks, then launcher.cluster.job."""
+    from launcher.cluster import job as multinode
+    from launcher.estimate import nodes as nodes_estimate
+    from launcher.run.costguard import check_before_start
 
     priced = checked.plan.in_region(checked.region)
-    est = multinode.estimate(scene, priced, cfg.output_dir, checked.upload_bytes, nodes)
-    for line in multinode.estimate_lines(est):
+    est = nodes_estimate.estimate(scene, priced, cfg.output_dir, checked.upload_bytes, nodes)
+    for line in nodes_estimate.estimate_lines(est):
         typer.echo(line, err=True)
     if cfg.max_cost_usd is not None:
         check_before_start(est.chosen.cost_usd, cfg.max_cost_usd)
@@ -448,7 +480,7 @@ def estimate(
 ) -> None:
     """Estimate render time and cost on this machine and on each dedicated plan."""
     from launcher.config import parse_duration_s
-    from launcher.estimate_cli import print_estimate
+    from launcher.estimate.report import print_estimate
 
     ov = _overrides(
         num_steps=num_steps, width=width, height=height, max_iterations=max_iterations,
@@ -463,12 +495,12 @@ def estimate(
     print_estimate(scene, cfg, only_plan=plan, deadline_s=deadline_s, as_json=as_json,
                    plans=pool)
     if nodes is not None and not as_json:
-        from launcher import multinode
+        from launcher.estimate import nodes as nodes_estimate
         from provision.plans import resolve_plan
 
         chosen = resolve_plan(cfg.plan, pool).in_region(cfg.region)
-        est = multinode.estimate(scene, chosen, cfg.output_dir, None, nodes)
-        for line in multinode.nodes_table_lines(est):
+        est = nodes_estimate.estimate(scene, chosen, cfg.output_dir, None, nodes)
+        for line in nodes_estimate.nodes_table_lines(est):
             typer.echo(line)
 
 
@@ -476,6 +508,21 @@ def main() -> None:
     try:
         app()
     except ConfigError as exc:  # pragma: no cover - raised outside commands only
-        print(f"error: {exc}", file=sys.stderr)
+        _say(f"error: {exc}")
         sys.exit(2)
+    finally:
+        _quiet_broken_streams()
+
+
+def _quiet_broken_streams() -> None:
+    """`launcher run … | head` whose reader is gone: Python's own flush at exit would print a
+    traceback and change the exit code; point the dead streams at /dev/null instead."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            try:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+            except (OSError, ValueError):
+                pass
 

@@ -6,7 +6,7 @@ import sys
 import time
 from typing import TextIO
 
-from launcher.job import Hooks, Host
+from launcher.run.hooks import Hooks
 
 
 def fmt_s(seconds: float) -> str:
@@ -54,5 +54,5 @@ class ConsoleHooks(Hooks):
         if self.verbose:
             self._print(f"    | {line}")
 
-    def before_delete(self, host: Host | None) -> None:
+    def before_delete(self, host: object) -> None:
         return None

@@ -1,4 +1,9 @@
-"""The launcher's exception hierarchy: messages written for the user, never holding a secret."""
+"""The launcher's exception hierarchy: messages written for the user, never holding a secret.
+
+Exit codes (the CLI's, documented in README and `launcher --help`):
+0 done · 1 failed · 2 bad input or preflight · 3 declined · 4 an instance may still exist
+(its delete was not confirmed) · 130 interrupted (SIGINT, SIGTERM or SIGHUP), everything deleted.
+"""
 
 
 class LauncherError(Exception):
@@ -13,8 +18,11 @@ class ConfigError(LauncherError):
     exit_code = 2
 
 
-class Interrupted(LauncherError):  # noqa: N818 - reads better at raise sites than *Error
-    """SIGINT, SIGTERM or SIGHUP arrived; raised so every `finally` runs."""
+class Interrupted(BaseException):  # noqa: N818 - reads better at raise sites than *Error
+    """SIGINT, SIGTERM or SIGHUP arrived; raised so every `finally` runs.
+
+    A BaseException, like KeyboardInterrupt: an `except Exception` written to survive a flaky
+    probe or a failed step must never swallow it and carry on renting."""
 
     exit_code = 130
 
@@ -27,3 +35,16 @@ class Refused(LauncherError):  # noqa: N818
     """The user (or the absence of a terminal) declined to rent a server."""
 
     exit_code = 3
+
+
+class DeleteUnconfirmed(LauncherError):  # noqa: N818
+    """An instance of the run may still exist: its delete (or the lookup that would find it) was
+    not confirmed by the API. The message ends with the one command that finishes the job."""
+
+    exit_code = 4
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line for the user (its class name when it has no message)."""
+    text = str(exc) or exc.__class__.__name__
+    return " ".join(text.split())

@@ -9,9 +9,9 @@ from typing import Any
 
 from launcher.config import RunConfig
 from launcher.errors import ConfigError, LauncherError
-from launcher.guards import GuardSpec
-from launcher.job import JobSpec
 from launcher.project import upload_source
+from launcher.run.guards import GuardSpec
+from launcher.run.single import JobSpec
 from provision.errors import ProvisionError
 from provision.plans import Plan, plans_from_api, resolve_plan
 from renderer.scene import Scene
@@ -99,7 +99,7 @@ def _estimate(scene: Scene, plan: Plan, cfg: RunConfig, upload_bytes: int
     """The plan's time and cost next to this machine's, and its total time; an estimate never
     blocks a run."""
     try:
-        from launcher.estimate_cli import estimate_line, plan_estimate
+        from launcher.estimate.report import estimate_line, plan_estimate
 
         line = estimate_line(scene, plan, cfg.output_dir, upload_bytes)
         return line, plan_estimate(scene, plan, cfg.output_dir, upload_bytes).total_s

@@ -22,7 +22,14 @@ class CapacityError(ProvisionError):
 
 
 class CloudError(ProvisionError):
-    """The API failed (after retries) or answered something unexpected."""
+    """The API failed (after retries) or answered something unexpected.
+
+    `ambiguous`: the request may have taken effect anyway (a 5xx, a timeout, a lost connection);
+    False only when the API answered a clear refusal (4xx)."""
+
+    def __init__(self, message: str, *, ambiguous: bool = True) -> None:
+        super().__init__(message)
+        self.ambiguous = ambiguous
 
 
 class DeleteError(ProvisionError):

@@ -103,16 +103,18 @@ class Lease:
             f"setsid -f python3 {WATCHDOG} run >> {WATCHDOG_LOG} 2>&1 < /dev/null"),
             "start the watchdog")
 
-    def extend(self) -> datetime:
-        """Heartbeat: deadline = now + lease length, renewing the token first if it would
-        expire too soon after that deadline (or if this process has none: attach)."""
+    def extend(self, at_most_s: float | None = None) -> datetime:
+        """Heartbeat: deadline = now + lease length (or `at_most_s` if shorter), renewing the
+        token first if it would expire too soon after that deadline (or if this process has
+        none: attach)."""
+        length = self.lease_s if at_most_s is None else max(60.0, min(self.lease_s, at_most_s))
         with self._lock:
-            needed = _now() + timedelta(seconds=self.lease_s + RETRY_WINDOW_S)
+            needed = _now() + timedelta(seconds=length + RETRY_WINDOW_S)
             if self.token is None or self.token.expiry < needed:
                 self._renew_token()
-            self._check(self.shell.run(f"python3 {WATCHDOG} extend {self.lease_s:.0f}"),
+            self._check(self.shell.run(f"python3 {WATCHDOG} extend {length:.0f}"),
                         "extend the lease")
-            self.deadline = _now() + timedelta(seconds=self.lease_s)
+            self.deadline = _now() + timedelta(seconds=length)
             return self.deadline
 
     def status(self) -> dict[str, Any]:
@@ -154,8 +156,12 @@ class Heartbeat:
     reported through `on_problem` and retried; they never stop the run by themselves."""
 
     def __init__(self, lease: Lease, interval_s: float | None = None,
-                 on_problem: Callable[[str], None] | None = None) -> None:
+                 on_problem: Callable[[str], None] | None = None,
+                 at_most_s: Callable[[], float | None] | None = None) -> None:
         self.lease = lease
+        # Each beat extends by the lease length, or by what this returns if shorter (a cost cap:
+        # the deadline never lies past the moment the cap's last billed hour ends).
+        self.at_most_s = at_most_s or (lambda: None)
         self.interval_s = interval_s or heartbeat_interval_s(lease.lease_s)
         self.on_problem = on_problem or (lambda text: None)
         self.beats = 0
@@ -175,7 +181,7 @@ class Heartbeat:
         failures = 0
         while not self._stop.wait(self.interval_s):
             try:
-                self.lease.extend()
+                self.lease.extend(self.at_most_s())
                 self.beats += 1
                 failures = 0
             except Exception as exc:  # noqa: BLE001 - reported; the next beat retries

@@ -18,7 +18,7 @@ import pytest
 import requests
 from linode_api4 import LinodeClient
 
-from launcher.guards import GuardSpec
+from launcher.run.guards import GuardSpec
 from provision.errors import SshError
 from renderer.encode import count_frames
 from tests.e2e.test_launcher_run import SCENE, SSH_FROM, _env, _launcher

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from launcher import job as job_mod
 from launcher.config import merge
 from launcher.errors import LauncherError
-from launcher.job import Hooks, Job
 from launcher.preflight import build_spec, preflight
+from launcher.run import lifecycle as job_mod
+from launcher.run.hooks import Hooks
+from launcher.run.single import Job
 from provision import ssh
 from provision.cloud import LinodeCloud
 from provision.errors import BootstrapError, CapacityError, ProvisionError, SshError
@@ -291,7 +292,7 @@ def test_sigkill_leaves_an_instance_that_cleanup_removes(fake_linode_hosts, tmp_
 
 def test_max_cost_stops_the_render_in_time_and_deletes(fake_linode_hosts, tmp_path,
                                                        monkeypatch) -> None:
-    from launcher import costguard
+    from launcher.run import costguard
 
     fake = fake_linode_hosts
     # An hour is too long for a test: the guard's stop point comes 25 s into the lifetime.

@@ -1,6 +1,6 @@
 """`launcher run --nodes N` against the local Linode cloud: N real hosts render one scene on Dask.
 
-The real CLI (or launcher.multinode's ClusterJob, in process, where a test needs a seam), the real
+The real CLI (or launcher.cluster.job's ClusterJob, in process, where a test needs a seam), the real
 linode_api4 client, real Debian 12 hosts on one test network with public and private addresses.
 Every test ends with the ledger showing each instance deleted. Scenes stay tiny: this machine has
 2 cores, shared by all the hosts.
@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from launcher.cluster import ClusterError
+from launcher.cluster.dask_cluster import ClusterError
+from launcher.cluster.job import ClusterJob, cluster_spec
 from launcher.config import merge
 from launcher.errors import LauncherError
-from launcher.job import Hooks
-from launcher.multinode import ClusterJob, cluster_spec
 from launcher.preflight import build_spec, preflight
+from launcher.run.hooks import Hooks
 from provision import ssh
 from provision.cloud import LinodeCloud
 from provision.errors import BootstrapError, ProvisionError, SshError

@@ -1,6 +1,6 @@
-"""launcher.cluster and cluster_estimate: segments on a real Dask cluster (LocalCluster, and the
-real `dask scheduler`/`dask worker` commands on 127.0.0.1) equal a local render; the commands,
-tunnel and firewall rules; the N-node estimate's arithmetic."""
+"""launcher.cluster.dask_cluster and estimate.cluster: segments on a real Dask cluster
+(LocalCluster, and the real `dask scheduler`/`dask worker` commands on 127.0.0.1) equal a local
+render; the commands, tunnel and firewall rules; the N-node estimate's arithmetic."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import pytest
 from typer.testing import CliRunner
 
-from launcher.cluster import (
+from launcher.cluster.dask_cluster import (
     ClusterError,
     ClusterRun,
     DaskPorts,
@@ -37,7 +37,7 @@ from launcher.cluster import (
     wait_for_port,
     worker_command,
 )
-from launcher.cluster_estimate import (
+from launcher.estimate.cluster import (
     ClusterEstimate,
     estimate_cluster,
     even_segments,

@@ -1,10 +1,10 @@
-"""launcher.costguard: --max-cost refusal and the latest stop under whole-hour billing."""
+"""launcher.run.costguard: --max-cost refusal and the latest stop under whole-hour billing."""
 
 from __future__ import annotations
 
 import pytest
 
-from launcher.costguard import (
+from launcher.run.costguard import (
     CostCapExceeded,
     CostGuard,
     allowed_hours,

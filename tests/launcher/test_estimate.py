@@ -1,5 +1,6 @@
-"""launcher.estimate: sampled work against the real kernel, the speed model's arithmetic, records
-taking precedence, overheads, the billing rule per row, hour warnings, the calibration cache."""
+"""launcher.estimate.model: sampled work against the real kernel, the speed model's arithmetic,
+records taking precedence, overheads, the billing rule per row, hour warnings, the
+calibration cache."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from launcher import estimate as E
+from launcher.estimate import model as E
 from provision.plans import offline_plans, resolve_plan
 from renderer.grid import sample_grid
 from renderer.kernel import escape_counts

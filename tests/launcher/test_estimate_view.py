@@ -1,4 +1,4 @@
-"""launcher.estimate_view and estimate_cli: the table (plain and rich), marks, local advice, JSON
+"""launcher.estimate.view and estimate_cli: the table (plain and rich), marks, local advice, JSON
 rows, and the CLI entry points on the offline price snapshot (no network, nothing created)."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from launcher import estimate as E
-from launcher import estimate_cli
 from launcher.config import RunConfig
-from launcher.estimate_view import (
+from launcher.estimate import model as E
+from launcher.estimate import report as estimate_cli
+from launcher.estimate.view import (
     fmt_s,
     json_rows,
     local_advice,
@@ -157,7 +157,7 @@ def test_estimate_line_and_local_is_better(fixed, monkeypatch):
 
 
 def test_max_cost_refuses_from_the_plan_estimate(fixed, monkeypatch):
-    from launcher.costguard import CostCapExceeded, check_before_start
+    from launcher.run.costguard import CostCapExceeded, check_before_start
 
     monkeypatch.setattr(estimate_cli, "sample_work", lambda s: work(47.0))
     row = estimate_cli.plan_estimate(scene(), plans("dedicated-48")[0], output_dir=fixed)

@@ -1,6 +1,6 @@
-"""launcher.failover without a cluster: when the head counts as lost (fake probes), which node takes
-over, which segments are rendered again, and the frames a stopped worker may have half-written.
-tests/e2e/test_run_nodes.py loses the scheduler's node for real."""
+"""launcher.cluster.failover without a cluster: when the head counts as lost (fake probes), which
+node takes over, which segments are rendered again, and the frames a stopped worker may have
+half-written. tests/e2e/test_run_nodes.py loses the scheduler's node for real."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from launcher.cluster import NodeSegment
-from launcher.failover import (
+from launcher.cluster.dask_cluster import NodeSegment
+from launcher.cluster.failover import (
     HeadLost,
     HeadProbes,
     HeadWatch,

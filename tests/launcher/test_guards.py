@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from launcher.guards import GuardSpec, RunGuards
-from launcher.record import RunRecord
+from launcher.run.guards import GuardSpec, RunFirewall, RunGuards
+from launcher.run.record import RunRecord
 from provision import tokens
 from provision.cloud import InstanceRequest, LinodeCloud
 from provision.keys import RunKeys
@@ -33,31 +33,35 @@ def test_no_guards_change_nothing_but_say_first_use(fake_linode) -> None:
     assert fake_linode.firewalls() == []
 
 
-def test_firewall_and_host_key_go_into_the_request(fake_linode, tmp_path: Path) -> None:
-    guards, record, said = _setup(fake_linode, GuardSpec(ssh_from=("203.0.113.1/32",),
-                                                         host_key_user_data=True))
+def test_the_host_key_goes_into_the_request(fake_linode, tmp_path: Path) -> None:
+    guards, record, said = _setup(fake_linode, GuardSpec(host_key_user_data=True))
     req = guards.prepare(REQ)
-    assert req.firewall_id == record.firewall_id == fake_linode.firewalls()[0]["id"]
     assert req.user_data_b64 and req.user_data_b64 not in repr(req)  # holds a private key
-    assert record.host_key_source == "user_data" and record.ssh_from == ["203.0.113.1/32"]
+    assert record.host_key_source == "user_data"
     keys = RunKeys.create(tmp_path / "keys")
     guards.before_first_contact("203.0.113.77", keys)
     assert keys.pinned_lines("203.0.113.77")[0].split()[1] == "ssh-ed25519"
     assert record.host_key == "preinstalled via user_data"
+
+
+def test_the_run_firewall_is_made_first_and_deleted_last(fake_linode) -> None:
+    guards, record, said = _setup(fake_linode, GuardSpec())
+    fw = RunFirewall(guards.cloud, "r1", record, said.append)
+    fid = fw.create(("203.0.113.1/32",))
+    assert fid == record.firewall_id == fake_linode.firewalls()[0]["id"]
+    assert record.ssh_from == ["203.0.113.1/32"]
     assert any("inbound SSH only from 203.0.113.1/32" in s for s in said)
-    guards.finish(deleted=True)
+    fw.delete()
     assert fake_linode.firewalls() == [] and record.firewall_deleted
 
 
 @pytest.mark.parametrize("deleted", [True, False])
 def test_the_end_revokes_only_when_the_instance_is_gone(fake_linode, deleted: bool) -> None:
-    guards, record, said = _setup(fake_linode, GuardSpec(lease_s=60,
-                                                         ssh_from=("203.0.113.1/32",)))
+    guards, record, said = _setup(fake_linode, GuardSpec(lease_s=60))
     guards.prepare(REQ)
     minted = tokens.create_lease_token(guards.cloud, "r1", 600)  # as a killed launcher left it
     guards.finish(deleted=deleted)
     token = next(t for t in fake_linode.tokens() if t.id == minted.id)
     assert token.revoked is deleted
-    assert (fake_linode.firewalls() == []) is deleted
     if not deleted:
         assert any("watchdog keeps its token" in s for s in said)

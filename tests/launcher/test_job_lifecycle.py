@@ -1,45 +1,64 @@
-"""Job control flow: whatever fails after the create, the instance is deleted and recorded.
-
-The cloud here is an in-memory double of the `Cloud` protocol, so every failure point can be hit
-exactly; tests/e2e runs the same Job against the local Linode cloud with real hosts.
+"""The run lifecycle's control flow against an in-memory double of the `Cloud` protocol, so every
+failure point can be hit exactly: whatever fails, the instance is deleted, and "deleted" is only
+recorded when the API confirmed it. tests/launcher/test_fault_matrix.py runs the same lifecycle
+against the local Linode API; tests/e2e against real hosts.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
+import threading
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from launcher.errors import LauncherError
-from launcher.job import Job, JobSpec, random_root_password
+from launcher.console import ConsoleHooks
+from launcher.errors import DeleteUnconfirmed, Interrupted, LauncherError
+from launcher.run.hooks import Hooks
+from launcher.run.single import Job
+from launcher.run.spec import JobSpec, random_root_password
 from provision.cloud import InstanceInfo, InstanceRequest
-from provision.errors import CapacityError, DeleteError
+from provision.errors import CapacityError, CloudError, DeleteError
 from provision.plans import offline_plans, resolve_plan
 
 
 class MemoryCloud:
-    def __init__(self, *, fail_create: Exception | None = None,
-                 fail_delete: bool = False, ghost_on_create_error: bool = False) -> None:
+    """The Cloud protocol in memory. `visible_after_s`: a new instance shows in lists and label
+    lookups only that long after its create (an API recording it late)."""
+
+    def __init__(self, *, fail_create: BaseException | None = None,
+                 fail_delete: bool = False, ghost_on_create_error: bool = False,
+                 fail_lists: bool = False, visible_after_s: float = 0.0,
+                 create_delay_s: float = 0.0) -> None:
         self.instances: dict[int, InstanceInfo] = {}
+        self.born: dict[int, float] = {}
         self.deleted: list[int] = []
         self.requests: list[InstanceRequest] = []
         self.fail_create = fail_create
         self.fail_delete = fail_delete
         self.ghost = ghost_on_create_error
+        self.fail_lists = fail_lists
+        self.visible_after_s = visible_after_s
+        self.create_delay_s = create_delay_s
+        self.lookups = 0
 
     def _make(self, req: InstanceRequest) -> InstanceInfo:
-        iid = 1000 + len(self.requests)
-        info = InstanceInfo(iid, req.label, "provisioning", "203.0.113.50", None, req.type_id,
-                            req.region, req.image, datetime.now(UTC), req.tags)
+        iid = 999 + len(self.requests)  # the first is 1000
+        info = InstanceInfo(iid, req.label, "provisioning", "203.0.113.50", "192.168.130.5",
+                            req.type_id, req.region, req.image, datetime.now(UTC), req.tags)
         self.instances[iid] = info
+        self.born[iid] = time.monotonic()
         return info
 
     def create_with_failover(self, req, regions):
         self.requests.append(req)
+        if self.create_delay_s:
+            time.sleep(self.create_delay_s)
         if self.fail_create is not None:
             if self.ghost:  # the API made it, but the response never arrived
                 self._make(req)
@@ -61,8 +80,22 @@ class MemoryCloud:
         self.instances.pop(iid, None)
         self.deleted.append(iid)
 
+    def _visible(self):
+        now = time.monotonic()
+        return [i for i in self.instances.values()
+                if now - self.born[i.id] >= self.visible_after_s]
+
     def list_by_tag(self, tag):
-        return [i for i in self.instances.values() if tag in i.tags]
+        self.lookups += 1
+        if self.fail_lists:
+            raise CloudError("list instances: HTTP 503")
+        return [i for i in self._visible() if tag in i.tags]
+
+    def find_by_label(self, label):
+        self.lookups += 1
+        if self.fail_lists:
+            raise CloudError("look up: HTTP 503")
+        return next((i for i in self._visible() if i.label == label), None)
 
     def check_access(self):
         return None
@@ -72,6 +105,19 @@ class MemoryCloud:
 
     def types(self):
         return []
+
+
+class Raising(Hooks):
+    """Every output call fails, like a console whose terminal is gone."""
+
+    def __init__(self, exc: type[BaseException] = BrokenPipeError) -> None:
+        self.exc = exc
+
+    def _boom(self, *args):
+        raise self.exc(32, "Broken pipe")
+
+    phase_started = phase_finished = message = progress = render_line = _boom
+    before_delete = created = _boom
 
 
 @pytest.fixture
@@ -85,8 +131,15 @@ def spec(tmp_path: Path) -> JobSpec:
                    exclude_file=tmp_path / "exclude.txt")
 
 
-def _job(spec: JobSpec, cloud: MemoryCloud, tmp_path: Path) -> Job:
-    return Job(spec, cloud, state_dir=tmp_path / "state")
+def _job(spec: JobSpec, cloud: MemoryCloud, tmp_path: Path, hooks: Hooks | None = None,
+         **kw) -> Job:
+    return Job(spec, cloud, hooks, state_dir=tmp_path / "state", **kw)
+
+
+def _after_create(monkeypatch, fn) -> None:
+    """Replace everything between the create and the delete."""
+    monkeypatch.setattr(Job, "set_up", lambda self: fn(self))
+    monkeypatch.setattr(Job, "render_and_pull", lambda self: None)
 
 
 @pytest.mark.parametrize("failure", [
@@ -94,7 +147,7 @@ def _job(spec: JobSpec, cloud: MemoryCloud, tmp_path: Path) -> Job:
 ])
 def test_any_failure_after_create_deletes(spec, tmp_path, monkeypatch, failure) -> None:
     cloud = MemoryCloud()
-    monkeypatch.setattr(Job, "_after_create", lambda self, inst: (_ for _ in ()).throw(failure))
+    _after_create(monkeypatch, lambda self: (_ for _ in ()).throw(failure))
     job = _job(spec, cloud, tmp_path)
     with pytest.raises(type(failure)):
         job.run()
@@ -107,32 +160,55 @@ def test_any_failure_after_create_deletes(spec, tmp_path, monkeypatch, failure) 
 
 
 def test_sigterm_during_a_phase_still_deletes(spec, tmp_path, monkeypatch) -> None:
-    import os
-
     cloud = MemoryCloud()
 
-    def boom(self, inst):
+    def boom(self):
         os.kill(os.getpid(), signal.SIGTERM)
         raise AssertionError("the signal should have interrupted the phase")
 
-    monkeypatch.setattr(Job, "_after_create", boom)
+    _after_create(monkeypatch, boom)
     job = _job(spec, cloud, tmp_path)
-    with pytest.raises(BaseException) as info:
+    with pytest.raises(Interrupted):
         job.run()
-    assert not isinstance(info.value, AssertionError)
     assert cloud.deleted and job.record.status == "interrupted"
+
+
+def test_an_interrupt_is_not_swallowed_by_except_exception(spec, tmp_path, monkeypatch) -> None:
+    """A probe that survives its own failures (`except Exception`) must not survive SIGTERM:
+    the run stops, is recorded interrupted, and deletes (old: Interrupted was an Exception)."""
+    cloud = MemoryCloud()
+    probes = []
+
+    def tolerant_probe_loop(self):
+        for _ in range(50):
+            try:
+                probes.append(1)
+                if len(probes) == 3:
+                    os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.01)
+            except Exception:  # noqa: BLE001 - what failover's probes do
+                continue
+
+    _after_create(monkeypatch, tolerant_probe_loop)
+    job = _job(spec, cloud, tmp_path)
+    with pytest.raises(Interrupted):
+        job.run()
+    assert len(probes) < 10
+    assert job.record.status == "interrupted" and cloud.deleted and job.record.deleted is True
+    assert not isinstance(Interrupted(15, "SIGTERM"), Exception)
 
 
 def test_success_deletes_and_records(spec, tmp_path, monkeypatch) -> None:
     cloud = MemoryCloud()
-    monkeypatch.setattr(Job, "_after_create", lambda self, inst: None)
+    _after_create(monkeypatch, lambda self: None)
     record = _job(spec, cloud, tmp_path).run()
-    assert record.status == "completed" and record.deleted and cloud.instances == {}
+    assert record.status == "completed" and record.deleted is True and cloud.instances == {}
     req = cloud.requests[0]
     assert req.label == f"juliafarm-{record.run_id}"
     assert set(req.tags) == {"juliafarm", f"juliafarm-run-{record.run_id}"}
     saved = (spec.output_dir / "runs" / f"{record.run_id}.json").read_text()
     assert req.root_pass not in saved and "root_pass" not in saved
+    assert record.instances[0]["deleted"] is True and record.instances[0]["node"] == "node-1"
 
 
 def test_create_error_with_a_ghost_instance_deletes_it(spec, tmp_path) -> None:
@@ -144,13 +220,144 @@ def test_create_error_with_a_ghost_instance_deletes_it(spec, tmp_path) -> None:
     assert cloud.instances == {} and len(cloud.deleted) == 1
 
 
-def test_failed_delete_is_loud(spec, tmp_path, monkeypatch) -> None:
-    cloud = MemoryCloud(fail_delete=True)
-    monkeypatch.setattr(Job, "_after_create", lambda self, inst: None)
-    job = _job(spec, cloud, tmp_path)
-    with pytest.raises(DeleteError):
+def test_a_console_that_cannot_write_never_skips_the_delete(spec, tmp_path, monkeypatch) -> None:
+    """Every hook raises (EPIPE: `| tee` killed by the same Ctrl-C; EIO: terminal closed): the
+    run still deletes, records it, and raises the body's own error (old: the delete phase's
+    `phase_started` raised before `cloud.delete`)."""
+    cloud = MemoryCloud()
+    _after_create(monkeypatch, lambda self: (_ for _ in ()).throw(LauncherError("boom")))
+    job = _job(spec, cloud, tmp_path, hooks=Raising())
+    with pytest.raises(LauncherError, match="boom"):
         job.run()
-    assert job.record.deleted is False
+    assert cloud.instances == {} and job.record.deleted is True
+
+
+def test_a_real_broken_pipe_on_the_console(spec, tmp_path, monkeypatch) -> None:
+    read_fd, write_fd = os.pipe()
+    os.close(read_fd)  # the reader (tee, head) is gone
+    out = os.fdopen(write_fd, "w")
+    cloud = MemoryCloud()
+    _after_create(monkeypatch, lambda self: os.kill(os.getpid(), signal.SIGINT))
+    job = _job(spec, cloud, tmp_path, hooks=ConsoleHooks(out=out))
+    with pytest.raises(Interrupted):
+        job.run()
+    assert cloud.instances == {} and job.record.deleted is True
+    assert job.hooks.dropped > 0  # type: ignore[attr-defined] - it did try to print
+    try:
+        out.close()
+    except BrokenPipeError:
+        pass
+
+
+def test_a_record_that_cannot_be_written_never_skips_the_delete(spec, tmp_path,
+                                                                monkeypatch) -> None:
+    cloud = MemoryCloud()
+
+    def disk_full(self):
+        from launcher.run import record
+
+        monkeypatch.setattr(record.RunRecord, "save",
+                            lambda *a: (_ for _ in ()).throw(OSError(28, "No space left")))
+        raise LauncherError("render failed")
+
+    _after_create(monkeypatch, disk_full)
+    job = _job(spec, cloud, tmp_path)
+    with pytest.raises(LauncherError, match="render failed"):
+        job.run()
+    assert cloud.instances == {} and job.record.deleted is True
+
+
+def test_a_second_signal_during_cleanup_says_what_is_left(spec, tmp_path, monkeypatch,
+                                                          capfd) -> None:
+    cloud = MemoryCloud()
+    real_delete = cloud.delete
+
+    def slow_delete(iid):
+        os.kill(os.getpid(), signal.SIGINT)  # the impatient second Ctrl-C
+        time.sleep(0.05)
+        real_delete(iid)
+
+    cloud.delete = slow_delete  # type: ignore[method-assign]
+    _after_create(monkeypatch, lambda self: os.kill(os.getpid(), signal.SIGINT))
+    job = _job(spec, cloud, tmp_path)
+    with pytest.raises(Interrupted):
+        job.run()
+    assert cloud.instances == {} and job.record.deleted is True
+    err = capfd.readouterr().err
+    assert "SIGINT received: still deleting 1000, up to" in err
+
+
+def test_an_unconfirmed_lookup_is_not_recorded_deleted(spec, tmp_path) -> None:
+    """The create's answer was lost and the API cannot be asked: the instance may exist.
+    Old code recorded deleted: true. Now: unconfirmed, exit 4, the command that finishes."""
+    cloud = MemoryCloud(fail_create=CloudError("create: HTTP 502"), ghost_on_create_error=True,
+                        fail_lists=True)
+    job = _job(spec, cloud, tmp_path, label_grace_s=0.2)
+    with pytest.raises(DeleteUnconfirmed) as info:
+        job.run()
+    assert info.value.exit_code == 4
+    assert f"launcher down {job.run_id} --yes" in str(info.value)
+    assert job.record.deleted == "unconfirmed"
+    assert json.loads(job.record_path.read_text())["deleted"] == "unconfirmed"
+    assert len(cloud.instances) == 1  # it really is still there: the record tells the truth
+
+
+def test_a_failed_delete_is_unconfirmed_and_keeps_the_guards(spec, tmp_path,
+                                                             monkeypatch) -> None:
+    cloud = MemoryCloud(fail_delete=True)
+    finished = []
+    _after_create(monkeypatch, lambda self: None)
+    monkeypatch.setattr("launcher.run.guards.RunGuards.finish",
+                        lambda self, deleted: finished.append(deleted))
+    job = _job(spec, cloud, tmp_path)
+    with pytest.raises(DeleteUnconfirmed, match="may still exist"):
+        job.run()
+    assert job.record.deleted == "unconfirmed" and finished == [False]
+    assert job.record.instances[0]["deleted"] is False
+
+
+def test_an_interrupted_create_is_watched_for_and_deleted(spec, tmp_path) -> None:
+    """Ctrl-C while the POST is in flight, and the API records the instance only 0.5 s after
+    the create: the label is watched until it shows, then deleted (old: one immediate tag
+    lookup missed it and the record said deleted)."""
+    cloud = MemoryCloud(fail_create=CloudError("create: connection reset"),
+                        ghost_on_create_error=True, visible_after_s=0.5, create_delay_s=0.3)
+    threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT)).start()
+    job = _job(spec, cloud, tmp_path, label_grace_s=5)
+    with pytest.raises(Interrupted):
+        job.run()
+    assert cloud.instances == {} and cloud.deleted == [1000]
+    assert job.record.deleted is True and job.record.status == "interrupted"
+    assert job.record.instances[0]["id"] == 1000  # billed too
+
+
+def test_a_clear_refusal_is_not_watched_for(spec, tmp_path) -> None:
+    cloud = MemoryCloud(fail_create=CloudError("create: HTTP 400 bad image", ambiguous=False))
+    job = _job(spec, cloud, tmp_path, label_grace_s=30)
+    t0 = time.monotonic()
+    with pytest.raises(CloudError):
+        job.run()
+    assert time.monotonic() - t0 < 5 and job.record.deleted is True
+
+
+def test_the_region_price_is_used_for_the_record_and_the_cap(tmp_path, monkeypatch) -> None:
+    """dedicated-48 in br-gru is $1.814/h, not the default $1.296/h: the record, the bill and
+    the --max-cost arithmetic use the region's price (old: the base plan's after preflight)."""
+    plan = resolve_plan("dedicated-48", offline_plans())
+    scene = tmp_path / "scene.toml"
+    scene.write_text("")
+    spec = JobSpec(scene_path=scene, scene_output_name="out.mp4", frames=10, render_args=(),
+                   plan=plan, regions=("br-gru",), image="linode/debian12",
+                   output_dir=tmp_path / "output", project_dir=tmp_path,
+                   exclude_file=tmp_path / "exclude.txt", max_cost_usd=3.0)
+    caps = []
+    _after_create(monkeypatch, lambda self: caps.append(self.lease_cap_s()))
+    record = _job(spec, MemoryCloud(), tmp_path).run()
+    assert record.price_hourly_usd == pytest.approx(1.814)
+    assert record.cost_usd == pytest.approx(1.814)
+    assert record.instances[0]["price_hourly_usd"] == pytest.approx(1.814)
+    # $3 buys one billed hour at $1.814 (two at $1.296): the lease ends within the first hour.
+    assert 3000 < caps[0] < 3600
 
 
 def test_root_passwords_are_strong_and_random() -> None:

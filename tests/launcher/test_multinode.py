@@ -1,6 +1,7 @@
-"""launcher.multinode without real hosts: the parallel creates and the delete of every node, against
-the local Linode API emulator (no machines behind its instances, so SSH never comes up: a failure
-after the creates), and what the nodes' venv gets. tests/e2e/test_run_nodes.py renders for real."""
+"""launcher.cluster.job without real hosts: the parallel creates and the delete of every node,
+against the local Linode API emulator (no machines behind its instances, so SSH never comes up:
+a failure after the creates), and what the nodes' venv gets. tests/e2e/test_run_nodes.py renders
+for real."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from launcher.cluster.job import ClusterJob, ClusterSpec, cluster_spec, node_requirements
 from launcher.config import merge
-from launcher.job import Hooks
-from launcher.multinode import ClusterJob, ClusterSpec, cluster_spec, node_requirements
+from launcher.errors import DeleteUnconfirmed
 from launcher.preflight import build_spec, preflight
+from launcher.run.hooks import Hooks
 from provision.cloud import LinodeCloud
-from provision.errors import CloudError, DeleteError, SshError
+from provision.errors import CloudError, SshError
 from provision.retry import RetryPolicy
 from provision.wheelhouse import project_requirements
 from renderer.scene import Overrides, load_scene
@@ -92,10 +94,11 @@ def test_a_failed_delete_still_deletes_the_others_and_is_loud(fake_linode, tmp_p
     fake = fake_linode
     job = make_job(fake, tmp_path, nodes=2)
     fake.faults.server_error("DELETE", r"linode/instances/\d+", status=500, count=50)
-    with pytest.raises(DeleteError, match="may still exist"):
+    with pytest.raises(DeleteUnconfirmed, match="may still exist") as info:
         job.run()
+    assert info.value.exit_code == 4 and f"launcher down {job.run_id} --yes" in str(info.value)
     record = record_of(job)
-    assert record["deleted"] is False
+    assert record["deleted"] == "unconfirmed"
     assert all(not i["deleted"] for i in record["instances"])
     fake.faults.rules.clear()
     for e in fake.ledger.entries():

@@ -8,7 +8,7 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from launcher.remote import RemoteLayout, parse_cores, parse_progress, render_command, stream
+from launcher.run.remote import RemoteLayout, parse_cores, parse_progress, render_command, stream
 
 
 def test_progress_lines_of_the_renderer_are_parsed() -> None:
@@ -58,7 +58,7 @@ def test_detached_render_survives_its_shell_and_the_watcher_returns_its_status(t
     """The commands `--detach` and `launcher attach` run on the server, run here with sh."""
     import subprocess
 
-    from launcher.remote import DetachedFiles, detached_command, watch_command
+    from launcher.run.remote import DetachedFiles, detached_command, watch_command
 
     files = DetachedFiles(str(tmp_path / "log"), str(tmp_path / "pid"), str(tmp_path / "exit"))
     work = "for i in 1 2 3; do echo line $i; sleep 0.5; done; exit 3"

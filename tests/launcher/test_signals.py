@@ -8,7 +8,7 @@ import signal
 import pytest
 
 from launcher.errors import Interrupted
-from launcher.signals import signals_deferred, signals_raise
+from launcher.run.signals import signals_deferred, signals_raise
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from launcher.config import RunConfig
-from launcher.estimate import (
+from launcher.estimate.model import (
     Estimate,
     PlanEstimate,
     WorkSample,
@@ -19,8 +19,8 @@ from launcher.estimate import (
     local_is_nearly_as_fast,
     sample_work,
 )
-from launcher.estimate_view import fmt_s, print_json, print_table
-from launcher.record import load_records
+from launcher.estimate.view import fmt_s, print_json, print_table
+from launcher.run.record import load_records
 from provision.plans import Plan, offline_plans, resolve_plan
 from renderer.scene import Scene
 

@@ -1,4 +1,5 @@
-"""`--detach` and `launcher attach RUN`: leave a render to its lease, come back for the results."""
+"""`--detach`: start the render in its own session, say loudly when to come back, and remember
+where the run's record is so `launcher attach RUN` finds it."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from launcher.errors import LauncherError
-from launcher.record import RunRecord
-from launcher.remote import DetachedFiles, detached_command
+from launcher.run.record import RunRecord
+from launcher.run.remote import DetachedFiles, detached_command
 
 RECORD_POINTER = "record-path"  # in the run's state dir: where its record is
 
@@ -62,43 +63,3 @@ def locate(run: str, state_root: Path) -> tuple[Path, Path]:
         raise LauncherError(f"no run {run!r} here (looked in {state_root}); pass the run id "
                             "from `launcher run --detach`, or the path of its run record")
     return Path(pointer.read_text().strip()), state_dir
-
-
-def attach(run: str, cloud: Any, hooks: Any, state_root: Path | None = None,
-           server_api_url: str | None = None) -> RunRecord:
-    """Reconnect to a detached run with its own key and known_hosts, heartbeat, wait for the
-    render, pull, delete (confirmed), revoke the lease token and delete the firewall."""
-    from launcher.guards import GuardSpec
-    from launcher.job import Job, JobSpec, default_state_dir
-    from provision.keys import RunKeys
-    from provision.plans import Plan
-
-    record_path, state_dir = locate(run, state_root or default_state_dir())
-    record = RunRecord.load(record_path)
-    # "attached": an earlier attach was killed before it could finish; take over again.
-    if record.status not in ("detached", "attached") or record.detached is None \
-            or record.instance_id is None:
-        raise LauncherError(f"run {record.run_id} is not a detached run (status "
-                            f"{record.status}); nothing to attach to")
-    lease = record.lease or {}
-    det = record.detached
-    plan = Plan(alias=record.plan, type_id=record.type_id, vcpus=record.cores or 0,
-                memory_mb=0, price_hourly_usd=record.price_hourly_usd, price_monthly_usd=None,
-                source="run record")
-    spec = JobSpec(
-        scene_path=Path(record.scene.get("path", "scene.toml")),
-        scene_output_name=det["output_name"], frames=record.frames or 0, render_args=(),
-        plan=plan, regions=(record.region or "",), image=record.image or "",
-        output_dir=record_path.parent.parent, project_dir=Path("."), exclude_file=Path("."),
-        user=record.user or "juliafarm", keep_frames=bool(det.get("keep_frames")),
-        guards=GuardSpec(lease_s=lease.get("lease_s"),
-                         server_api_url=server_api_url or lease.get("server_api_url")
-                         or GuardSpec().server_api_url,
-                         ssh_from=tuple(record.ssh_from) if record.ssh_from else None),
-    )
-    job = Job(spec, cloud, hooks, state_dir=state_dir, run_id=record.run_id)
-    job.record = record
-    job.guards.record = record
-    job.record_path = record_path
-    record.status = "attached"
-    return job.resume(RunKeys.existing(state_dir))

@@ -327,7 +327,7 @@ def worker_command(python: str | PurePosixPath, project: str | PurePosixPath,
             "--dashboard-address", f"{private_ipv4(private_ip)}:0",
             "--local-directory", str(local_dir), "--death-timeout", f"{death_timeout_s}s"]
     env = "NUMBA_THREADING_LAYER=threadsafe " if sizing.tasks > 1 else ""
-    # The worker's processes import segment_task (launcher.cluster) from this checkout.
+    # The worker's processes import segment_task (launcher.cluster.dask_cluster) from this checkout.
     env += f"PYTHONPATH={shlex.quote(str(project))} "
     return f"cd {shlex.quote(str(project))} && {env}exec {shlex.join(argv)}"
 

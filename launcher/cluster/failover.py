@@ -7,7 +7,7 @@ or loses its connection some time later, when ssh gives up. So the head is watch
 the client, in a thread: the cloud API (a deleted or stopped instance is known at once) and an SSH
 probe of the scheduler's process (an unreachable node misses a few probes in a row). Once the head
 is judged lost, the watch closes the tunnel, so a client waiting on a silent scheduler wakes up.
-launcher.multinode then starts a scheduler on the next node alive and renders what `remaining`
+launcher.cluster.job then starts a scheduler on the next node alive and renders what `remaining`
 says is left.
 """
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Protocol, TypeVar
 
-from launcher.cluster import ClusterError, NodeSegment
+from launcher.cluster.dask_cluster import ClusterError, NodeSegment
 from renderer.segments import Segment
 
 # Linode statuses of an instance whose processes are not running (or soon will not be).

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from launcher.estimate import (
+from launcher.estimate.model import (
     Estimate,
     PlanEstimate,
     cheapest,

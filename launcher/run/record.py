@@ -36,9 +36,10 @@ class RunRecord:
     lifetime_s: float | None = None
     billed_hours: int | None = None
     cost_usd: float | None = None
-    deleted: bool = False
+    deleted: bool | str = False  # True only once the API confirmed it; "unconfirmed" otherwise
     finished_at: str | None = None
     render_throughput_giter_s: float | None = None
+    max_cost_usd: float | None = None  # --max-cost: `launcher attach` keeps holding the run to it
     # Defence in depth (issue 6). Never a secret: the lease token stays on the server.
     address: str | None = None
     user: str | None = None

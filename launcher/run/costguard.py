@@ -16,7 +16,7 @@ from provision.billing import HOURS_PER_MONTH, Priced, cost_usd
 
 # Stopping takes: the render's interrupt and segment flush (a few s), the pull of finished
 # segments (minutes for a long 4K render over a home link), and the delete until the API
-# confirms it (about 10 s, see launcher.estimate.DEFAULT_PHASES_S). Ten minutes covers them with
+# confirms it (about 10 s, see estimate.model.DEFAULT_PHASES_S). Ten minutes covers them with
 # room for a slow API; a run with a measured pull estimate may pass its own margin.
 DEFAULT_STOP_MARGIN_S = 600.0
 # Never search more than this many months of hours for a (very large) cap.

@@ -1,0 +1,72 @@
+"""`--nodes N` estimates: one plan on N nodes from its one-node estimate, and a suggested N."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from launcher.cluster.dask_cluster import size_workers
+from launcher.console import fmt_s
+from launcher.estimate.cluster import (
+    ClusterEstimate,
+    Suggestion,
+    estimate_cluster,
+    even_segments,
+    suggest_nodes,
+)
+from launcher.estimate.report import plan_estimate
+from provision import billing
+from provision.plans import Plan
+from renderer.scene import Scene
+from renderer.segments import default_segment_frames, plan_segments
+
+
+@dataclass(frozen=True)
+class NodesEstimate:
+    chosen: ClusterEstimate
+    suggestion: Suggestion
+    plan: str
+
+
+def estimate(scene: Scene, plan: Plan, output_dir: Path | None, upload_bytes: int | None,
+             nodes: int) -> NodesEstimate:
+    """The N-node time and cost from the one-node estimate of the same plan (estimate.model),
+    its render spread evenly over the segments; and the node count estimate.cluster suggests."""
+    row = plan_estimate(scene, plan, output_dir, upload_bytes)
+    segments = plan_segments(scene.frames, default_segment_frames(scene))
+    work = even_segments(row.render_s, len(segments))
+    kw: dict[str, Any] = dict(node_setup_s=row.setup_s,
+                              tasks_per_node=size_workers(plan.vcpus).tasks,
+                              finish_s=row.download_s, delete_s=row.lifetime_s - row.total_s)
+    chosen = estimate_cluster(work, nodes, plan, **kw)
+    suggestion = suggest_nodes(work, plan, max_nodes=max(8, nodes), **kw)
+    return NodesEstimate(chosen, suggestion, plan.alias)
+
+
+def estimate_lines(e: NodesEstimate) -> list[str]:
+    c = e.chosen
+    lines = [
+        f"estimate on {c.nodes} x {e.plan}: setup ~{fmt_s(c.setup_s)} (nodes in parallel), "
+        f"render ~{fmt_s(c.render_s)}, total ~{fmt_s(c.total_s)}, {c.segments} segments split "
+        f"{'/'.join(map(str, c.segments_per_node))}, speedup {c.speedup:.2f}x "
+        f"(efficiency {c.efficiency:.0%}); every node billed "
+        f"{billing.billed_hours(c.node_lifetime_s)} h = ${c.cost_usd:.2f} in all"]
+    if e.suggestion.nodes != c.nodes:
+        lines.append(f"suggested: --nodes {e.suggestion.nodes} ({e.suggestion.reason})")
+    return lines
+
+
+def nodes_table_lines(e: NodesEstimate) -> list[str]:
+    """`launcher estimate --nodes N`: the plan on 1..max(8, N) nodes; N and the suggestion
+    marked."""
+    c = e.chosen
+    lines = [f"{e.plan} on several nodes ({c.segments} segments, {c.tasks_per_node} at once per "
+             "node; every node billed for the whole run):"]
+    for row in e.suggestion.table:
+        mark = ("<- suggested" if row.nodes == e.suggestion.nodes else "") + (
+            " <- --nodes" if row.nodes == c.nodes else "")
+        lines.append(f"  {row.row()}  {mark.strip()}".rstrip())
+    lines.append(f"suggested: --nodes {e.suggestion.nodes} ({e.suggestion.reason})")
+    return lines
+
