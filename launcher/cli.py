@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from launcher.config import RunConfig, merge
-from launcher.errors import ConfigError, Interrupted, LauncherError, Refused
+from launcher.errors import ConfigError, Interrupted, LauncherError, Refused, exit_code_for
 from renderer.cli_common import (
     CImagIncrement,
     CImagInitial,
@@ -30,7 +30,6 @@ from renderer.cli_common import (
     Width,
     resolve_scene_path,
 )
-from renderer.errors import RenderError
 from renderer.scene import Overrides, Scene, load_scene
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -55,23 +54,20 @@ PlanOpt = Annotated[str | None, typer.Option("--plan", help="dedicated-N or a Li
 def user_errors(func: F) -> F:
     """One line on stderr and an exit code for every expected failure; tracebacks only with
     JULIAFARM_DEBUG=1."""
-    from provision.errors import DeleteError, ProvisionError
-
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except DeleteError as exc:
-            _debug_reraise()
-            _say(f"error: {exc}")
-            raise typer.Exit(4) from None
-        except (LauncherError, ProvisionError, RenderError) as exc:
-            _debug_reraise()
-            _say(f"error: {' '.join(str(exc).split())}")
-            raise typer.Exit(getattr(exc, "exit_code", 1)) from None
         except (Interrupted, KeyboardInterrupt) as exc:
-            _say(f"{exc or 'interrupted'}: everything this run rented was deleted")
+            _say(str(exc) or "interrupted")
             raise typer.Exit(130) from None
+        except Exception as exc:
+            code = exit_code_for(exc)
+            if code is None:
+                raise
+            _debug_reraise()
+            _say(f"error: {exc}" if code == 4 else f"error: {' '.join(str(exc).split())}")
+            raise typer.Exit(code) from None
 
     return wrapper  # type: ignore[return-value]
 

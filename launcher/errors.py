@@ -5,6 +5,9 @@ Exit codes (the CLI's, documented in README and `launcher --help`):
 (its delete was not confirmed) · 130 interrupted (SIGINT, SIGTERM or SIGHUP), everything deleted.
 """
 
+from provision.errors import DeleteError, ProvisionError
+from renderer.errors import RenderError
+
 
 class LauncherError(Exception):
     """A failure the user can act on; the CLI prints it as one line."""
@@ -48,3 +51,14 @@ def one_line(exc: BaseException) -> str:
     """An exception as one line for the user (its class name when it has no message)."""
     text = str(exc) or exc.__class__.__name__
     return " ".join(text.split())
+
+
+def exit_code_for(exc: BaseException) -> int | None:
+    """The CLI's exit code for an exception; None for a bug (shown with a traceback)."""
+    if isinstance(exc, DeleteError):
+        return 4
+    if isinstance(exc, LauncherError | ProvisionError | RenderError):
+        return int(getattr(exc, "exit_code", 1))
+    if isinstance(exc, Interrupted | KeyboardInterrupt):
+        return 130
+    return None
