@@ -39,7 +39,10 @@ app = typer.Typer(
     rich_markup_mode=None,  # help texts mention [cloud] tables literally
     help="Render a scene on a rented dedicated-CPU Linode that is always deleted afterwards.\n\n"
     "The API token comes from LINODE_TOKEN or a 0600 token file (LINODE_TOKEN_FILE, default "
-    "~/.config/juliafarm/token) — never from the command line.",
+    "~/.config/juliafarm/token) — never from the command line.\n\n"
+    "Exit codes: 0 done · 1 failed (everything deleted) · 2 bad input or preflight (nothing "
+    "created) · 3 declined · 4 an instance may still exist (its delete was not confirmed: run "
+    "the printed `launcher down RUN --yes`) · 130 interrupted (everything deleted).",
     pretty_exceptions_enable=False,
 )
 
