@@ -1,7 +1,10 @@
-"""What the emulated account can buy: types (real 2024 objects), regions and images.
+"""What the emulated account can buy: the real recorded types and regions, and images.
 
-Types are the recorded GET /linode/types page in data/types.json (a copy of
-shared/linode-api/dedicated-types.json, so the emulator also works on a clone without shared/).
+data/types.json is the recorded GET /linode/types page (37 types with their `region_prices`:
+id-cgk and br-gru cost more), data/regions.json the recorded GET /regions page (34 regions with
+their capabilities, status and site_type; resolver addresses replaced by documentation ones).
+Both are copies of shared/linode-api/recorded/, so the emulator also works on a clone without
+shared/; each file's "source" says where it came from.
 """
 
 from __future__ import annotations
@@ -10,22 +13,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-TYPES: list[dict[str, Any]] = json.loads(
-    (Path(__file__).with_name("data") / "types.json").read_text())["data"]
+_DATA = Path(__file__).with_name("data")
 
-_CAPS = ["Linodes", "Block Storage", "Cloud Firewall", "Vlans", "Metadata", "Placement Group"]
-_REGIONS = [("us-east", "us", "Newark, NJ"), ("us-central", "us", "Dallas, TX"),
-            ("us-west", "us", "Fremont, CA"), ("us-southeast", "us", "Atlanta, GA"),
-            ("eu-west", "gb", "London, UK"), ("eu-central", "de", "Frankfurt, DE"),
-            ("ap-south", "sg", "Singapore, SG"), ("ca-central", "ca", "Toronto, CA")]
-REGIONS: list[dict[str, Any]] = [
-    {"id": rid, "label": label, "country": country, "capabilities": list(_CAPS),
-     "status": "ok", "site_type": "core",
-     "resolvers": {"ipv4": "203.0.113.2,203.0.113.3", "ipv6": "2001:db8::2,2001:db8::3"},
-     "placement_group_limits": {"maximum_pgs_per_customer": None,
-                                "maximum_linodes_per_pg": 5}}
-    for rid, country, label in _REGIONS
-]
+TYPES: list[dict[str, Any]] = json.loads((_DATA / "types.json").read_text())["data"]
+# Served live: a test may change a region (its capabilities, its status) for one scenario.
+REGIONS: list[dict[str, Any]] = json.loads((_DATA / "regions.json").read_text())["data"]
 
 _IMAGES = [("linode/debian12", "Debian 12", "Debian", 1300),
            ("linode/debian11", "Debian 11", "Debian", 1200),
@@ -39,3 +31,11 @@ IMAGES: list[dict[str, Any]] = [
      "tags": [], "regions": [], "is_shared": False}
     for iid, label, vendor, size in _IMAGES
 ]
+
+
+def price_in(ltype: dict[str, Any], region: str) -> tuple[float, float | None]:
+    """(hourly, monthly) USD of `ltype` in `region`: its region price if it has one there."""
+    for rp in ltype.get("region_prices") or ():
+        if rp.get("id") == region:
+            return float(rp["hourly"]), rp.get("monthly")
+    return float(ltype["price"]["hourly"]), ltype["price"]["monthly"]

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fakelinode.catalog import IMAGES, REGIONS, TYPES
+from tests.fakelinode.catalog import IMAGES, REGIONS, TYPES, price_in
 from tests.fakelinode.faults import Faults
 from tests.fakelinode.hostapi import HostBackend, HostSpec, NullHostBackend
 from tests.fakelinode.ledger import Ledger, utcnow
@@ -39,9 +39,11 @@ PRIVATE_NET = ipaddress.ip_network("198.51.100.0/24")
 FIRST_HOST = 10
 # Addresses held by running emulators on this machine (one file per address, holding a pid).
 CLAIMS = Path(os.environ.get("JULIAFARM_FAKELINODE_CLAIMS", "/tmp/juliafarm-fakelinode-ips"))
-# Filterable fields per collection (x-linode-filterable in the spec, plus what the SDK sends).
+# Filterable fields per collection (x-linode-filterable in the spec, plus what the SDK sends;
+# instances' ipv4 as the spec linode-cli 5.69 is baked from, 4.229.1, marks it).
 FILTERABLE = {
-    "linode/instances": {"id", "label", "tags", "region", "type", "image", "group", "status"},
+    "linode/instances": {"id", "label", "tags", "region", "type", "image", "group", "status",
+                         "ipv4"},
     "linode/types": {"class", "vcpus", "memory", "disk", "label", "id"},
     "account/events": {"id", "action", "created", "entity.id", "entity.type", "status", "seen"},
     "networking/firewalls": {"id", "label", "tags"},
@@ -51,7 +53,21 @@ FILTERABLE = {
 PUBLIC_GETS = (re.compile(r"linode/types(/[^/]+)?"), re.compile(r"regions(/[^/]+)?"))
 # Which OAuth scope group guards which path (for minted, scoped tokens).
 SCOPE_OF = (("linode/", "linodes"), ("networking/firewalls", "firewall"),
-            ("account/events", "events"), ("tags", "linodes"), ("images", "images"))
+            ("account/events", "events"), ("account", "account"), ("tags", "linodes"),
+            ("images", "images"))
+# GET /account: example values only (the shape of spec 4.229's Account, as linode-cli knows it).
+ACCOUNT = {
+    "active_promotions": [], "active_since": "2018-01-02T03:04:05",
+    "address_1": "123 Example Street", "address_2": "", "balance": 0.0,
+    "billing_source": "linode",
+    "capabilities": ["Linodes", "NodeBalancers", "Block Storage", "Object Storage",
+                     "Kubernetes", "Cloud Firewall", "Vlans", "Metadata", "Placement Group",
+                     "Disk Encryption", "Maintenance Policy"],
+    "city": "Example City", "company": "juliafarm tests", "country": "US",
+    "credit_card": {"expiry": "12/2030", "last_four": "1111"}, "email": "test@example.com",
+    "euuid": "00000000-0000-4000-8000-000000000000", "first_name": "Test",
+    "last_name": "Account", "phone": "555-0100", "state": "NJ", "tax_id": "", "zip": "07101",
+}
 
 
 def iso(t: datetime) -> str:
@@ -325,6 +341,10 @@ class FakeLinode:
                     return 200, self._one(self._events, _int(eid))
             case ("GET", ["profile"]):
                 return 200, self._profile(token)
+            case ("GET", ["account"]):
+                # What the ledger would have charged so far is this month's uninvoiced balance.
+                return 200, {**copy.deepcopy(ACCOUNT),
+                             "balance_uninvoiced": round(self.ledger.total_usd(), 2)}
             case ("POST", ["profile", "tokens"]):
                 return 200, self._create_token(body, token)
             case ("GET", ["profile", "tokens"]):
@@ -432,8 +452,12 @@ class FakeLinode:
         ltype = next((t for t in TYPES if t["id"] == type_id), None)
         if ltype is None:
             errors.append(("A valid plan type by that ID was not found", "type"))
-        if not any(r["id"] == region for r in REGIONS):
+        known = next((r for r in REGIONS if r["id"] == region), None)
+        if known is None:
             errors.append(("region is not valid", "region"))
+        elif "Linodes" not in known["capabilities"]:
+            # The body and field are the API's; this reason's wording is not recorded anywhere.
+            errors.append((f"Linodes are not available in region {region}", "region"))
         if image is not None and not any(i["id"] == image for i in IMAGES):
             errors.append(("Not a valid image", "image"))
         label = body.get("label")
@@ -465,7 +489,7 @@ class FakeLinode:
         if region in self.faults.no_capacity_regions:
             raise ApiFailure(400, (f"Insufficient capacity in {region} for {type_id}: this "
                                    "plan is not available in this region right now", "region"))
-        assert ltype is not None
+        assert ltype is not None and known is not None
         with self._lock:
             if label is None:
                 label = f"linode{self._next_id['linode']}"
@@ -481,7 +505,7 @@ class FakeLinode:
                 private = self._claim(PRIVATE_NET, "_next_private")
             now = self.clock()
             booted = body.get("booted", image is not None)
-            data = _instance_json(iid, label, ltype, region, image, public, private,
+            data = _instance_json(iid, label, ltype, known, image, public, private,
                                   list(body.get("tags") or []), now,
                                   "provisioning" if booted else "offline", decoded is not None)
             spec = HostSpec(
@@ -493,8 +517,8 @@ class FakeLinode:
                 environment={"api_url": self.host_api_url},
                 firewall_rules=None)
             self._instances[iid] = Instance(data, spec)
-            self.ledger.opened(iid, label, ltype["id"], float(ltype["price"]["hourly"]),
-                               ltype["price"]["monthly"])
+            # Billed at the region's own price where it has one (br-gru, id-cgk cost more).
+            self.ledger.opened(iid, label, ltype["id"], *price_in(ltype, region))
             if firewall_id is not None:
                 self._attach_locked(firewall_id, iid)
             self._event("linode_create", iid, label, "finished")
@@ -643,8 +667,17 @@ class FakeLinode:
         private = [{"address": a, "gateway": None, "prefix": 24, "public": False,
                     "rdns": None, "region": data["region"], "subnet_mask": "255.255.255.0",
                     "type": "ipv4", "linode_id": data["id"]} for a in data["ipv4"][1:]]
-        return {"ipv4": {"public": public, "private": private, "shared": [], "reserved": []},
-                "ipv6": None}
+        # IPv6 as linode_api4 reads it (Instance.ips needs slaac and link_local): the SLAAC
+        # address is the instance's `ipv6` (documentation range), link-local its fe80:: twin.
+        slaac = data["ipv6"].split("/")[0]
+        v6 = {"gateway": "fe80::1", "linode_id": data["id"], "prefix": 64, "rdns": None,
+              "region": data["region"], "subnet_mask": "ffff:ffff:ffff:ffff::", "type": "ipv6"}
+        suffix = ipaddress.IPv6Address(slaac).packed[8:]
+        link_local = str(ipaddress.IPv6Address(b"\xfe\x80" + bytes(6) + suffix))
+        return {"ipv4": {"public": public, "private": private, "shared": [], "reserved": [],
+                         "vpc": []},
+                "ipv6": {"global": [], "link_local": {"address": link_local, "public": False, **v6},
+                         "slaac": {"address": slaac, "public": True, **v6}}}
 
     def _event(self, action: str, iid: int, label: str, status: str) -> dict[str, Any]:
         eid = self._next_id["event"]
@@ -854,15 +887,15 @@ def _bad_op(op: str) -> bool:
     raise ApiFailure(400, (f"Unknown filter operator {op}", "X-Filter"))
 
 
-def _instance_json(iid: int, label: str, ltype: dict[str, Any], region: str, image: str | None,
-                   public: str, private: str | None, tags: list[str], now: datetime,
-                   status: str, has_user_data: bool) -> dict[str, Any]:
+def _instance_json(iid: int, label: str, ltype: dict[str, Any], region: dict[str, Any],
+                   image: str | None, public: str, private: str | None, tags: list[str],
+                   now: datetime, status: str, has_user_data: bool) -> dict[str, Any]:
     return {
         "id": iid, "label": label, "group": "", "status": status, "created": iso(now),
         "updated": iso(now), "type": ltype["id"],
         "ipv4": [public] + ([private] if private else []),
-        "ipv6": f"2001:db8::{iid % 65536:x}/128", "image": image, "region": region,
-        "site_type": "core",
+        "ipv6": f"2001:db8::{iid % 65536:x}/128", "image": image, "region": region["id"],
+        "site_type": region.get("site_type", "core"),
         "specs": {"disk": ltype["disk"], "memory": ltype["memory"], "vcpus": ltype["vcpus"],
                   "gpus": ltype.get("gpus", 0), "transfer": ltype["transfer"],
                   "accelerated_devices": 0},

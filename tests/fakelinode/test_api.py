@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -56,7 +57,7 @@ def test_wrong_or_missing_token_is_401_but_types_are_public(fake_linode) -> None
     r = requests.get(f"{fake_linode.url}/linode/instances", timeout=5)
     assert r.status_code == 401 and r.json() == {"errors": [{"reason": "Invalid Token"}]}
     r = requests.get(f"{fake_linode.url}/linode/types", timeout=5)
-    assert r.status_code == 200 and r.json()["results"] == 18
+    assert r.status_code == 200 and r.json()["results"] == 37
     assert len(client(fake_linode, "nope").linode.types(Type.type_class == "dedicated")) == 9
 
 
@@ -256,3 +257,67 @@ def test_firewall_rules_update_replaces_them_and_reaches_the_machines(fake_linod
                          "inbound_policy": "DROP", "outbound_policy": "ACCEPT"})
     assert bad.value.status == 400 and "inbound[0]" in str(bad.value.json)
     assert c.get(f"/networking/firewalls/{fw.id}/rules")["version"] == 2  # unchanged
+
+
+def test_the_real_catalogue_regions_and_region_prices(fake_linode) -> None:
+    c = client(fake_linode)
+    regions = {r.id: r for r in c.regions()}
+    assert len(regions) == 34
+    # Every region the test suite creates in is a real one that takes Linodes.
+    for rid in ("us-east", "us-central", "us-west", "us-southeast", "eu-west", "eu-central",
+                "ap-south", "ca-central", "br-gru", "id-cgk"):
+        assert "Linodes" in regions[rid].capabilities, rid
+    assert regions["eu-west"].label == "London, UK" and regions["br-gru"].country == "br"
+    resolvers = ",".join(f"{r.resolvers.ipv4},{r.resolvers.ipv6}" for r in regions.values())
+    assert {a.strip().split("::")[0].rsplit(".", 1)[0] for a in resolvers.split(",")} \
+        == {"192.0.2", "2001:db8"}  # documentation addresses only
+    t = c.load(Type, "g6-dedicated-48")
+    assert t.price.hourly == 1.296
+    assert {rp.id: rp.hourly for rp in t.region_prices} == {"id-cgk": 1.555, "br-gru": 1.814}
+
+
+def test_an_instance_is_billed_at_its_regions_price(fake_linode) -> None:
+    c = client(fake_linode)
+    c.linode.instance_create("g6-dedicated-48", "br-gru", image="linode/debian12",
+                             root_pass=PW, label="sao-paulo")
+    c.linode.instance_create("g6-dedicated-48", "us-east", image="linode/debian12",
+                             root_pass=PW, label="newark")
+    hourly = {e.label: e.price_hourly_usd for e in fake_linode.ledger.entries()}
+    assert hourly == {"sao-paulo": 1.814, "newark": 1.296}
+
+
+def test_a_region_without_linodes_refuses_the_create(fake_linode, monkeypatch) -> None:
+    from tests.fakelinode import catalog
+
+    region = next(r for r in catalog.REGIONS if r["id"] == "us-west")
+    monkeypatch.setitem(region, "capabilities",
+                        [x for x in region["capabilities"] if x != "Linodes"])
+    with pytest.raises(ApiError) as info:
+        create(client(fake_linode), region="us-west")
+    assert info.value.status == 400
+    assert [e.get("field") for e in info.value.json["errors"]] == ["region"]
+    assert "us-west" in info.value.json["errors"][0]["reason"]
+    assert fake_linode.ledger.entries() == []
+
+
+def test_instance_ips_has_ipv6_and_account_exists(fake_linode) -> None:
+    c = client(fake_linode)
+    inst = create(c)
+    ips = inst.ips  # raised TypeError while the emulator answered "ipv6": null
+    assert [a.address for a in ips.ipv4.public] == inst.ipv4
+    assert ips.ipv6.slaac.address == inst.ipv6.split("/")[0]
+    assert ips.ipv6.slaac.address.startswith("2001:db8:")
+    assert ips.ipv6.link_local.address.startswith("fe80::")
+    account = c.account()
+    assert account.email.endswith("@example.com")
+    assert account.balance_uninvoiced == round(fake_linode.ledger.total_usd(), 2) == 0.05
+
+
+def test_instances_filter_on_ipv4(fake_linode) -> None:
+    c = client(fake_linode)
+    first, second = create(c, label="one"), create(c, label="two")
+    r = requests.get(f"{fake_linode.url}/linode/instances", timeout=5,
+                     headers={"Authorization": f"Bearer {fake_linode.master_token}",
+                              "X-Filter": json.dumps({"ipv4": second.ipv4[0]})})
+    assert r.status_code == 200
+    assert [i["label"] for i in r.json()["data"]] == ["two"] and first.ipv4 != second.ipv4
