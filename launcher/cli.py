@@ -449,10 +449,10 @@ def _run_nodes(scene: Scene, cfg: RunConfig, checked: Any, spec: Any, ov: Overri
 
 
 def _show_plan(scene: Scene, cfg: RunConfig, checked: Any) -> None:
-    p = checked.plan
+    p = checked.plan.in_region(checked.region)  # the region's own price, where it has one
     typer.echo(
         f"plan {p.alias} = {p.type_id} ({p.vcpus} vCPUs, {p.memory_mb // 1024} GB) at "
-        f"${p.price_hourly_usd:.3f}/h (prices: {p.source}), region {checked.region}, "
+        f"${p.price_hourly_usd:.3f}/h in {checked.region} (prices: {p.source}), "
         f"image {cfg.image}", err=True)
     typer.echo(f"scene {scene.frames} frames of {scene.width}x{scene.height}, "
                f"upload {checked.upload_bytes / 1e6:.1f} MB after exclude.txt", err=True)

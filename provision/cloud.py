@@ -80,6 +80,17 @@ class Cloud(Protocol):
     def check_access(self) -> None: ...
     def region_offers(self, region: str, type_id: str) -> bool: ...
     def types(self) -> list[dict[str, Any]]: ...
+    # The guards' resources (provision.firewall, provision.tokens, provision.hostkey).
+    def create_firewall(self, label: str, rules: Mapping[str, Any],
+                        tags: Sequence[str]) -> int: ...
+    def set_firewall_rules(self, firewall_id: int, rules: Mapping[str, Any]) -> None: ...
+    def delete_firewall(self, firewall_id: int) -> None: ...
+    def firewalls_tagged(self, tag: str) -> list[dict[str, Any]]: ...
+    def create_token(self, label: str, scopes: str, expiry: datetime) -> tuple[int, str]: ...
+    def delete_token(self, token_id: int) -> None: ...
+    def tokens(self) -> list[dict[str, Any]]: ...
+    def image(self, image_id: str) -> dict[str, Any] | None: ...
+    def region(self, region_id: str) -> dict[str, Any] | None: ...
 
 
 class _TimeoutAdapter(HTTPAdapter):
@@ -129,12 +140,6 @@ class LinodeCloud:
 
     def _remember(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self.last_headers = response.headers
-
-    def call(self, fn: Callable[[], Any], what: str) -> Any:
-        """Run one API call with the retry policy; failures become ProvisionErrors (no token).
-        For small modules beside this one (tokens, firewalls, host keys): `fn` uses
-        `self.client`."""
-        return self._call(fn, what)
 
     def _call(self, fn: Callable[[], Any], what: str, **kw: Any) -> Any:
         try:
@@ -215,6 +220,44 @@ class LinodeCloud:
             if not (grants.get("global") or {}).get("add_linodes"):
                 raise TokenError("this Linode user is restricted and may not add Linodes "
                                  "(grant add_linodes in Cloud Manager)")
+
+    def image(self, image_id: str) -> dict[str, Any] | None:
+        """GET /images/{id}, or None if the API does not know it."""
+        return self._get_or_none(f"/images/{image_id}", f"look up image {image_id}")
+
+    def region(self, region_id: str) -> dict[str, Any] | None:
+        """GET /regions/{id}, or None if the API does not know it."""
+        return self._get_or_none(f"/regions/{region_id}", f"look up region {region_id}")
+
+    def firewalls_tagged(self, tag: str) -> list[dict[str, Any]]:
+        """Every Cloud Firewall carrying `tag` (raw objects, all pages)."""
+        found = self._call(lambda: fetch_all(self.client, "/networking/firewalls",
+                                             {"tags": tag}), "list cloud firewalls")
+        return [f for f in found if tag in (f.get("tags") or [])]
+
+    def tokens(self) -> list[dict[str, Any]]:
+        """The account's personal access tokens (raw objects; no secrets in them)."""
+        return self._call(lambda: fetch_all(self.client, "/profile/tokens"), "list API tokens")
+
+    def _get_or_none(self, path: str, what: str) -> dict[str, Any] | None:
+        def fetch() -> dict[str, Any] | None:
+            try:
+                return self.client.get(path)
+            except ApiError as exc:
+                if exc.status in (400, 404):
+                    return None
+                raise
+        return self._call(fetch, what)
+
+    def _delete_or_gone(self, path: str, what: str) -> None:
+        """DELETE `path`; a 404 (already gone) is what we wanted."""
+        def delete() -> None:
+            try:
+                self.client.delete(path)
+            except ApiError as exc:
+                if exc.status != 404:
+                    raise
+        self._call(delete, what)
 
     # --------------------------------------------------------------- writes
 
@@ -321,6 +364,36 @@ class LinodeCloud:
                        sleep=self._sleep)
         except ProvisionError as exc:
             raise DeleteError(instance_id, str(exc), self.base_url) from None
+
+    def create_firewall(self, label: str, rules: Mapping[str, Any],
+                        tags: Sequence[str]) -> int:
+        """POST /networking/firewalls; returns its id."""
+        made = self._call(lambda: self.client.networking.firewall_create(
+            label, dict(rules), tags=list(tags)), f"create cloud firewall {label}")
+        return int(made.id)
+
+    def set_firewall_rules(self, firewall_id: int, rules: Mapping[str, Any]) -> None:
+        """PUT /networking/firewalls/{id}/rules: the whole rule set replaced at once."""
+        self._call(lambda: self.client.put(f"/networking/firewalls/{int(firewall_id)}/rules",
+                                           data=dict(rules)),
+                   f"update the rules of cloud firewall {firewall_id}")
+
+    def delete_firewall(self, firewall_id: int) -> None:
+        self._delete_or_gone(f"/networking/firewalls/{int(firewall_id)}",
+                             f"delete cloud firewall {firewall_id}")
+
+    def create_token(self, label: str, scopes: str, expiry: datetime) -> tuple[int, str]:
+        """POST /profile/tokens; (id, secret). The secret is only ever returned here."""
+        made = self._call(lambda: self.client.profile.token_create(
+            label=label, scopes=scopes, expiry=expiry.astimezone(UTC).replace(tzinfo=None)),
+            f"create the token {label}")
+        secret = getattr(made, "_raw_json", {}).get("token") or ""
+        if not secret:
+            raise CloudError(f"create the token {label}: the API returned no token")
+        return int(made.id), secret
+
+    def delete_token(self, token_id: int) -> None:
+        self._delete_or_gone(f"/profile/tokens/{int(token_id)}", f"revoke token {token_id}")
 
     def instance(self, req: InstanceRequest, regions: Sequence[str] = ()
                  ) -> Any:

@@ -8,8 +8,7 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
-from linode_api4 import ApiError
-
+from provision.cloud import Cloud
 from provision.errors import ProvisionError
 
 TAG = "juliafarm"
@@ -72,43 +71,25 @@ def cluster_rules(cidrs: Sequence[str], peers: Sequence[str], ports: str) -> dic
     return rules
 
 
-def update_rules(cloud: Any, firewall_id: int, rules: dict[str, Any]) -> None:
-    """PUT /networking/firewalls/{id}/rules: the whole rule set replaced at once."""
-    def put() -> None:
-        cloud.client.put(f"/networking/firewalls/{int(firewall_id)}/rules", data=rules)
-
-    cloud.call(put, f"update the rules of cloud firewall {firewall_id}")
+def update_rules(cloud: Cloud, firewall_id: int, rules: dict[str, Any]) -> None:
+    """The whole rule set replaced at once (PUT …/rules)."""
+    cloud.set_firewall_rules(firewall_id, rules)
 
 
-def create_run_firewall(cloud: Any, run_id: str, cidrs: Sequence[str]) -> int:
-    """POST /networking/firewalls, labelled and tagged with the run; returns its id."""
-    def create() -> Any:
-        return cloud.client.networking.firewall_create(
-            firewall_label(run_id), ssh_only_rules(cidrs), tags=[TAG, run_tag(run_id)])
-
-    return int(cloud.call(create, "create the run's cloud firewall").id)
+def create_run_firewall(cloud: Cloud, run_id: str, cidrs: Sequence[str]) -> int:
+    """The run's firewall, labelled and tagged with the run; returns its id."""
+    return cloud.create_firewall(firewall_label(run_id), ssh_only_rules(cidrs),
+                                 [TAG, run_tag(run_id)])
 
 
-def delete_firewall(cloud: Any, firewall_id: int) -> None:
-    """DELETE /networking/firewalls/{id}; one already gone counts as deleted."""
-    def delete() -> None:
-        try:
-            cloud.client.delete(f"/networking/firewalls/{int(firewall_id)}")
-        except ApiError as exc:
-            if exc.status != 404:
-                raise
-
-    cloud.call(delete, f"delete cloud firewall {firewall_id}")
+def delete_firewall(cloud: Cloud, firewall_id: int) -> None:
+    """One already gone counts as deleted."""
+    cloud.delete_firewall(firewall_id)
 
 
-def run_firewalls(cloud: Any, run_id: str | None = None) -> list[dict[str, Any]]:
+def run_firewalls(cloud: Cloud, run_id: str | None = None) -> list[dict[str, Any]]:
     """Firewalls juliafarm made (for one run, or all): what `launcher cleanup` looks for."""
-    from provision.cloud import fetch_all
-
-    tag = run_tag(run_id) if run_id else TAG
-    found = cloud.call(lambda: fetch_all(cloud.client, "/networking/firewalls", {"tags": tag}),
-                       "list cloud firewalls")
-    return [f for f in found if tag in (f.get("tags") or [])]
+    return cloud.firewalls_tagged(run_tag(run_id) if run_id else TAG)
 
 
 def detect_public_cidr(timeout_s: float = 5.0,

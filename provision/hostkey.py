@@ -9,10 +9,8 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from linode_api4 import ApiError
-
+from provision.cloud import Cloud
 from provision.errors import SshError
 
 USER_DATA = "user_data"    # host_key_source in the run record
@@ -68,22 +66,14 @@ def cloud_config(private_key: str, public_line: str) -> str:
             f"  ed25519_public: {public_line}\n")
 
 
-def user_data_supported(cloud: Any, image: str, regions: Sequence[str]) -> bool:
+def user_data_supported(cloud: Cloud, image: str, regions: Sequence[str]) -> bool:
     """True if the image lists `cloud-init` and every candidate region lists `Metadata` in its
     capabilities (GET /images/{id}, GET /regions/{id}); otherwise pin on first use."""
-    def fetch() -> bool:
-        try:
-            img = cloud.client.get(f"/images/{image}")
-            if "cloud-init" not in (img.get("capabilities") or ()):
-                return False
-            for region in regions:
-                r = cloud.client.get(f"/regions/{region}")
-                if "Metadata" not in (r.get("capabilities") or ()):
-                    return False
-        except ApiError as exc:
-            if exc.status in (400, 404):
-                return False
-            raise
-        return True
-
-    return bool(cloud.call(fetch, f"check metadata support of {image}"))
+    img = cloud.image(image)
+    if img is None or "cloud-init" not in (img.get("capabilities") or ()):
+        return False
+    for region in regions:
+        r = cloud.region(region)
+        if r is None or "Metadata" not in (r.get("capabilities") or ()):
+            return False
+    return True

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from linode_api4 import ApiError
-
-from provision.errors import CloudError
+from provision.cloud import Cloud
 
 LEASE_SCOPES = "linodes:read_write"
 LABEL_PREFIX = "juliafarm-lease-"
@@ -28,44 +25,26 @@ def lease_label(run_id: str) -> str:
     return f"{LABEL_PREFIX}{run_id}"
 
 
-def create_lease_token(cloud: Any, run_id: str, valid_s: float) -> LeaseToken:
-    """POST /profile/tokens: scope linodes:read_write, expiring `valid_s` from now."""
-    # Whole seconds, UTC, no zone (the API's time format); rounded up so it never falls short.
+def create_lease_token(cloud: Cloud, run_id: str, valid_s: float) -> LeaseToken:
+    """A token scoped to linodes:read_write, expiring `valid_s` from now."""
+    # Whole seconds, rounded up so it never falls short.
     expiry = (datetime.now(UTC) + timedelta(seconds=valid_s + 1)).replace(microsecond=0)
     label = lease_label(run_id)
-
-    def create() -> Any:
-        return cloud.client.profile.token_create(
-            label=label, scopes=LEASE_SCOPES, expiry=expiry.replace(tzinfo=None))
-
-    made = cloud.call(create, "create the lease token")
-    secret = getattr(made, "_raw_json", {}).get("token") or ""
-    if not secret:
-        raise CloudError("create the lease token: the API returned no token")
-    return LeaseToken(int(made.id), label, expiry, secret)
+    token_id, secret = cloud.create_token(label, LEASE_SCOPES, expiry)
+    return LeaseToken(token_id, label, expiry, secret)
 
 
-def revoke_token(cloud: Any, token_id: int) -> None:
-    """DELETE /profile/tokens/{id}; a token that is already gone counts as revoked."""
-    def revoke() -> None:
-        try:
-            cloud.client.delete(f"/profile/tokens/{int(token_id)}")
-        except ApiError as exc:
-            if exc.status != 404:
-                raise
-
-    cloud.call(revoke, f"revoke lease token {token_id}")
+def revoke_token(cloud: Cloud, token_id: int) -> None:
+    """A token that is already gone counts as revoked."""
+    cloud.delete_token(token_id)
 
 
-def revoke_run_tokens(cloud: Any, run_id: str | None = None,
+def revoke_run_tokens(cloud: Cloud, run_id: str | None = None,
                       keep: tuple[int, ...] = ()) -> list[int]:
     """Revoke every lease token of a run (or of every run): what a killed launcher left."""
-    from provision.cloud import fetch_all
-
     want = lease_label(run_id) if run_id else None
-    tokens = cloud.call(lambda: fetch_all(cloud.client, "/profile/tokens"), "list API tokens")
     revoked = []
-    for t in tokens:
+    for t in cloud.tokens():
         label = str(t.get("label") or "")
         if int(t["id"]) in keep:
             continue

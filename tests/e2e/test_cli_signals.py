@@ -101,3 +101,26 @@ def test_a_closed_terminal_sighup_then_eio_still_deletes(fake_linode_hosts, tmp_
     record = _record(out)
     assert record["status"] == "interrupted" and record["deleted"] is True
     assert record["error"] == "interrupted by SIGHUP"
+
+
+def test_a_run_in_a_region_with_its_own_price_records_that_price(fake_linode_hosts,
+                                                                  tmp_path) -> None:
+    """br-gru prices dedicated-2 above the default: the plan line, the record's price and cost,
+    and the emulator's bill all say the region's price."""
+    fake = fake_linode_hosts
+    scene = _scene(tmp_path, frames=6)
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        _launcher("run", "--plan", "dedicated-2", "--config", str(scene), "--region", "br-gru",
+                  "--output", str(out), "--yes", *SSH_FROM),
+        env=_env(fake, tmp_path), capture_output=True, text=True, timeout=1500,
+        stdin=subprocess.DEVNULL)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-3000:]
+    record = _record(out)
+    entry = fake.ledger.entries()[0]
+    assert record["region"] == "br-gru" and record["deleted"] is True
+    assert entry.price_hourly_usd == pytest.approx(0.076)  # the recorded br-gru price
+    assert record["price_hourly_usd"] == pytest.approx(entry.price_hourly_usd)
+    assert record["cost_usd"] == pytest.approx(entry.charge_usd(entry.deleted))
+    assert "at $0.076/h" in log
