@@ -356,8 +356,6 @@ def run(
         image=image, max_cost_usd=max_cost, max_lifetime=max_lifetime,
         output_dir=str(output) if output else None, deps=deps,
     )
-    if nodes > 1 and detach:
-        raise ConfigError("--detach works with one node only; drop --detach or --nodes")
     cloud = _cloud()
     checked = preflight(scene, cfg, cloud, cloud_firewall=not no_cloud_firewall,
                         ssh_from=ssh_from)
@@ -388,9 +386,7 @@ def run(
     _confirm(question, yes)
     record = Job(spec, cloud, hooks).run()
     if record.status == "detached":
-        typer.echo(f"detached: run {record.run_id} on instance {record.instance_id}; the lease "
-                   f"deletes it at {(record.lease or {}).get('deadline', '?')} unless you run "
-                   f"`launcher attach {record.run_id}` first")
+        _print_detached(record)
         return
     _print_done(record)
 
@@ -414,8 +410,8 @@ def attach(
 ) -> None:
     """Reconnect to a detached run: keep its lease alive, wait for the render, pull the
     results, delete the instance (confirmed), revoke its lease token and delete its firewall."""
+    from launcher.attach import attach as attach_run
     from launcher.console import ConsoleHooks
-    from launcher.run.attach import attach as attach_run
 
     record = attach_run(run_id, _cloud(), ConsoleHooks(verbose=verbose))
     _print_done(record)
@@ -442,10 +438,22 @@ def _run_nodes(scene: Scene, cfg: RunConfig, checked: Any, spec: Any, ov: Overri
              f"${nodes * priced.price_hourly_usd:.3f}/h in all now?", yes)
     record = multinode.ClusterJob(multinode.cluster_spec(spec, scene, ov, nodes), cloud,
                                   hooks).run()
+    if record.status == "detached":
+        _print_detached(record)
+        return
     out = record.outputs[0]["path"] if record.outputs else "-"
     warned = f"; {len(record.warnings)} warning(s), see above" if record.warnings else ""
     typer.echo(f"done: {out}  ({record.frames} frames on {nodes} nodes of {record.cores or '?'} "
                f"cores, billed {record.billed_hours} node-h = ${record.cost_usd:.2f}{warned})")
+
+
+def _print_detached(record: Any) -> None:
+    where = (f"instance {record.instance_id}" if record.nodes == 1
+             else f"{record.nodes} nodes ({', '.join(str(i['id']) for i in record.instances)})")
+    typer.echo(f"detached: run {record.run_id} on {where}; the lease deletes "
+               f"{'it' if record.nodes == 1 else 'them'} at "
+               f"{(record.lease or {}).get('deadline', '?')} unless you run "
+               f"`launcher attach {record.run_id}` first")
 
 
 def _show_plan(scene: Scene, cfg: RunConfig, checked: Any) -> None:

@@ -15,7 +15,8 @@ import subprocess
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -29,11 +30,22 @@ from launcher.cluster.dask_cluster import (
     NodeSegment,
     WorkerSizing,
 )
+from launcher.cluster.driver import DriverJob, overrides_to_dict, run_from_json
 from launcher.errors import LauncherError, one_line
 from launcher.run.costguard import DEFAULT_STOP_MARGIN_S, CostGuard
+from launcher.run.detach import detach_warning
 from launcher.run.hooks import Hooks
 from launcher.run.lifecycle import Lifecycle, Node
-from launcher.run.spec import JobSpec
+from launcher.run.record import RunRecord
+from launcher.run.remote import (
+    DetachedFiles,
+    detached_command,
+    parse_progress,
+    stream,
+    watch_command,
+)
+from launcher.run.single import MIN_DETACHED_LEASE_S
+from launcher.run.spec import Host, JobSpec
 from provision.cloud import Cloud
 from provision.errors import ProvisionError
 from renderer.scene import Overrides, Scene
@@ -129,6 +141,9 @@ class ClusterJob(Lifecycle):
     def render_and_pull(self) -> None:
         with self.phase("cluster"):
             self._start_cluster()
+        if self.spec.detach:
+            self._detach()
+            return
         with self.phase("render"):
             self.result = self._render()
         self.record.status = "pulling"
@@ -137,6 +152,142 @@ class ClusterJob(Lifecycle):
 
     def stop_render(self) -> None:
         self._stop_cluster()
+
+    # ------------------------------------------------------------------ detach and attach
+
+    @property
+    def driver_files(self) -> DetachedFiles:
+        job = self.layout.job
+        return DetachedFiles(str(job / "driver.log"), str(job / "driver.pid"),
+                             str(job / "driver.exit"))
+
+    def _detach(self) -> None:
+        """Hand the render to a driver on node 1 (launcher.cluster.driver) and leave every node
+        to its lease, whose deadline --max-cost bounds too."""
+        head = self.nodes[0]
+        assert head.host is not None and self.sizing is not None
+        at_most_s = self.lease_cap_s()
+        if at_most_s is not None and at_most_s < MIN_DETACHED_LEASE_S:
+            raise LauncherError(
+                f"--max-cost ${self.spec.max_cost_usd:.2f} leaves too little time to detach "
+                f"({max(0.0, at_most_s):.0f} s of lease); nothing was left running")
+        job_file = self.layout.job / "driver.json"
+        result = self.layout.job / "cluster-run.json"
+        driver = DriverJob(
+            scheduler=f"tcp://{head.private_ip}:{self.cluster.ports.scheduler}",
+            scene_path=str(self.layout.job / "scene.toml"),
+            overrides=overrides_to_dict(self.cluster.overrides), frames=self.spec.frames,
+            segment_frames=self.cluster.segment_frames, segments_dir=str(self.segments_dir),
+            frames_dir=str(self.frames_dir) if self.spec.keep_frames else None,
+            kernel_threads=self.sizing.kernel_threads,
+            no_workers_timeout_s=self.cluster.no_workers_timeout_s, result_path=str(result))
+        py, project = self.layout.venv_python, self.layout.project
+        command = (f"cd {shlex.quote(str(project))} && PYTHONUNBUFFERED=1 "
+                   f"{shlex.quote(str(py))} -m launcher.cluster.driver "
+                   f"{shlex.quote(str(job_file))}")
+        with self.phase("detach"):
+            self._ssh_run(head, f"printf %s {shlex.quote(driver.to_json())} > "
+                                f"{shlex.quote(str(job_file))}", "writing the driver's job")
+            self._ssh_run(head, detached_command(command, self.driver_files),
+                          "starting the detached driver")
+            self._stop_cluster()  # the launcher's client and tunnel: the driver has its own
+            deadlines = []
+            for node in self.nodes:
+                if node.guards is not None:
+                    deadlines.append(node.guards.detach(at_most_s))
+                    self.note_guards(node)
+        self.record.detached = {"home": str(self.layout.home), "files": asdict(self.driver_files),
+                                "output_name": self.spec.scene_output_name,
+                                "keep_frames": self.spec.keep_frames,
+                                "cluster": {"result": str(result),
+                                            "segment_frames": self.cluster.segment_frames}}
+        self.record.status = "detached"
+        self.detached = True
+        self.save()
+        known = [d for d in deadlines if d is not None]
+        self.hooks.message(detach_warning(self.run_id, self.record.instance_id,
+                                          min(known) if known else None))
+
+    def resume(self, record: RunRecord, record_path: Path, keys: Any) -> RunRecord:
+        """`launcher attach` of a detached cluster run: take over every node's lease, follow
+        the driver on node 1 to its end, pull each node's segments, join, delete them all."""
+        assert record.detached is not None and record.detached.get("cluster")
+        self.record = record
+        self.record_path = record_path
+        self.firewall.record = record
+        self.keys = keys
+        det = record.detached
+
+        def body() -> None:
+            by_node = {e["node"]: e for e in record.instances}
+            for node in self.nodes:
+                entry = by_node.get(node.name)
+                info = self.cloud.get(int(entry["id"])) if entry else None
+                if info is None:
+                    deadline = (record.lease or {}).get("deadline", "its lease end")
+                    raise LauncherError(
+                        f"{node.name} no longer exists: its lease ended ({deadline}) or it was "
+                        "deleted; the results on it are lost")
+                node.instance = info
+                node.host = Host(info, info.ipv4 or "", keys, self.layout)
+                node.private_ip = info.private_ipv4 or ""
+            age_s = (datetime.now(UTC) - self.nodes[0].instance.created).total_seconds()  # type: ignore[union-attr]
+            self._created_at = time.monotonic() - max(0.0, age_s)
+
+            def take_over(node: Node) -> None:
+                assert node.instance is not None and node.host is not None
+                guards = self._guards_for(node)
+                guards.record.lease = (by_node[node.name].get("lease") or record.lease)
+                guards.start_lease(node.instance.id, node.host.address, keys, self.spec.user,
+                                   resume=True, at_most_s=self.lease_cap_s)
+                self.note_guards(node)
+
+            with self.phase("lease"):
+                self.parallel("lease", take_over, self.nodes)
+            self.hooks.message(f"attached to {len(self.nodes)} nodes; following the render")
+            with self.phase("render"):
+                self._follow_driver(DetachedFiles(**det["files"]))
+                run = run_from_json(self._ssh_run(self.nodes[0],
+                                                  f"cat {shlex.quote(det['cluster']['result'])}",
+                                                  "reading the render's result"))
+            self.record.frames_rendered = self.spec.frames
+            self.record.status = "pulling"
+            with self.phase("pull"):
+                self._pull(run)
+
+        return self.lifecycle(body)
+
+    def _follow_driver(self, files: DetachedFiles) -> None:
+        from provision import ssh
+
+        head = self.nodes[0]
+        assert head.host is not None
+        argv = [*ssh.ssh_command(self.keys, self.spec.user, head.host.address),
+                watch_command(files)]
+        self.record.status = "rendering"
+        self.save()
+        tail: list[str] = []
+
+        def on_line(line: str) -> None:
+            tail.append(line)
+            del tail[:-20]
+            self.hooks.render_line(line)
+            p = parse_progress(line)
+            if p is not None:
+                self.record.frames_rendered = p.frames_done
+                self.hooks.progress(p.frames_done, p.frames_total, p.fps)
+
+        cap = self._cost_cap()
+        guard = None if cap is None else CostGuard(self.priced_plan,
+                                                   (self.spec.max_cost_usd or 0) / len(self.nodes),
+                                                   self.cluster.cost_stop_margin_s)
+        timeout_s = None if guard is None else max(0.0, guard.remaining_s(self.lifetime_s()))
+        code = stream(argv, on_line, timeout_s=timeout_s)
+        if cap is not None and (reason := cap()) is not None:
+            raise LauncherError(reason)
+        if code != 0:
+            last = next((x for x in reversed(tail) if x.strip()), "no output")
+            raise LauncherError(f"the cluster render failed on node-1 (exit {code}): {last}")
 
     # ------------------------------------------------------------------ remote paths
 
@@ -506,7 +657,7 @@ class ClusterJob(Lifecycle):
             if not failed:
                 break
             first = next(iter(failed.values()))
-            if attempt or len(failed) == len(alive):
+            if attempt or len(failed) == len(alive) or self._client is None:
                 raise LauncherError(f"could not pull from {', '.join(failed)}: {first}")
             if self._head.name in failed:  # the scheduler went with it: another node takes over
                 self._fail_over(failover.HeadLost(self._head.name, f"could not pull from it: "

@@ -463,3 +463,41 @@ def test_sigkill_mid_run_every_node_deletes_itself_at_lease_end(fake_linode_host
     assert done.returncode == 0 and "deleted firewall" in done.stdout, done.stdout + done.stderr
     assert fake.firewalls() == []
 
+
+
+@pytest.mark.root
+@pytest.mark.slow
+def test_two_nodes_detach_then_attach(fake_linode_hosts, tmp_path) -> None:
+    """`--nodes 2 --detach`: the render goes on under a driver on node 1 with the launcher gone,
+    every node leased and firewalled; `launcher attach` follows it, pulls, joins and deletes
+    both (it was refused before the one lifecycle)."""
+    fake = fake_linode_hosts
+    scene = _scene(tmp_path)
+    out = tmp_path / "out"
+    env = _env(fake, tmp_path)
+    started = subprocess.run(
+        _launcher("run", "--plan", "dedicated-2", "--nodes", "2", "--config", str(scene),
+                  "--output", str(out), "--yes", "--detach", "--max-lifetime", "15m",
+                  *SSH_FROM),
+        env=env, capture_output=True, text=True, timeout=1800, stdin=subprocess.DEVNULL)
+    log = started.stdout + started.stderr
+    assert started.returncode == 0, log[-4000:]
+    assert "DELETES ITSELF" in log
+    m = re.search(r"launcher attach (\S+)`", log)
+    assert m, log[-2000:]
+    run_id = m.group(1)
+    assert len(fake.instances()) == 2 and len(fake.ledger.running()) == 2
+    record = json.loads(next((out / "runs").glob("*.json")).read_text())
+    assert record["status"] == "detached" and record["detached"]["cluster"]
+    assert all(i["lease"]["deadline"] for i in record["instances"])
+    attached = subprocess.run(_launcher("attach", run_id), env=env, capture_output=True,
+                              text=True, timeout=1800, stdin=subprocess.DEVNULL)
+    alog = attached.stdout + attached.stderr
+    assert attached.returncode == 0, alog[-4000:]
+    assert count_frames(out / "tiny.mp4") == 40
+    record = json.loads(next((out / "runs").glob("*.json")).read_text())
+    assert record["status"] == "completed" and record["deleted"] is True
+    assert all(i["deleted"] for i in record["instances"])
+    assert all(t.revoked for t in fake.tokens() if t.label == f"juliafarm-lease-{run_id}")
+    assert fake.firewalls() == []
+    assert_all_deleted(fake, 2)

@@ -432,3 +432,41 @@ def test_suggestion_meets_a_deadline_cheaply_or_stays_efficient() -> None:
     assert few.nodes == 3  # a 4th node would have no segment to render
     broke = suggest_nodes(segs, PLAN, node_setup_s=300, max_cost_usd=0.5)
     assert broke.nodes == 1 and "budget" in broke.reason
+
+
+@needs_dask
+def test_the_detached_driver_renders_and_writes_where_each_segment_lies(tmp_path: Path,
+                                                                        reference,
+                                                                        capsys) -> None:
+    """launcher.cluster.driver, as node 1 runs it for `--nodes N --detach`: progress lines in
+    the renderer's format (what attach parses), and a result that round-trips to a ClusterRun
+    joining to the local render."""
+    from launcher.cluster.driver import DriverJob, drive, overrides_to_dict, run_from_json
+    from launcher.run.remote import parse_progress
+    from renderer.scene import Overrides
+
+    text = reference[0]
+    scene = tmp_path / "scene.toml"
+    scene.write_text(text)
+    job = DriverJob(scheduler="", scene_path=str(scene), overrides=overrides_to_dict(
+        Overrides()), frames=FRAMES, segment_frames=SEG, segments_dir=str(tmp_path / "segs"),
+        frames_dir=None, kernel_threads=1, no_workers_timeout_s=60,
+        result_path=str(tmp_path / "cluster-run.json"))
+    assert DriverJob.from_json(job.to_json()) == job
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client, client.as_current():
+        drive(job, client)
+    progress = [p for p in map(parse_progress, capsys.readouterr().err.splitlines()) if p]
+    assert progress and progress[-1].frames_done == FRAMES == progress[-1].frames_total
+    run = run_from_json((tmp_path / "cluster-run.json").read_text())
+    assert not list(tmp_path.glob("*.part"))
+    assert_same_as_local(run, tmp_path, reference)
+
+
+def test_driver_overrides_round_trip() -> None:
+    from launcher.cluster.driver import overrides_from_dict, overrides_to_dict
+    from renderer.scene import Overrides
+
+    ov = Overrides(num_steps=64, colormap="magma", output=Path("x.mp4"), framerate=12.5)
+    assert overrides_from_dict(overrides_to_dict(ov)) == ov

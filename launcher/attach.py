@@ -1,10 +1,12 @@
-"""`launcher attach RUN`: take over a detached run, follow its render, pull, and delete."""
+"""`launcher attach RUN`: take over a detached run (one node or a cluster), follow its render,
+pull, and delete."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from launcher.cluster.job import ClusterJob, ClusterSpec
 from launcher.errors import LauncherError
 from launcher.run.detach import locate
 from launcher.run.guards import GuardSpec
@@ -13,6 +15,7 @@ from launcher.run.single import Job
 from launcher.run.spec import JobSpec, default_state_dir
 from provision.keys import RunKeys
 from provision.plans import Plan
+from renderer.scene import Overrides
 
 
 def attach(run: str, cloud: Any, hooks: Any, state_root: Path | None = None,
@@ -43,6 +46,13 @@ def attach(run: str, cloud: Any, hooks: Any, state_root: Path | None = None,
                          or GuardSpec().server_api_url,
                          ssh_from=tuple(record.ssh_from) if record.ssh_from else None),
     )
-    job = Job(spec, cloud, hooks, state_dir=state_dir, run_id=record.run_id)
     record.status = "attached"
-    return job.resume(record, record_path, RunKeys.existing(state_dir))
+    keys = RunKeys.existing(state_dir)
+    if record.nodes > 1:
+        cluster = ClusterSpec(job=spec, nodes=record.nodes, scene_toml="",
+                              overrides=Overrides(),
+                              segment_frames=int(det["cluster"]["segment_frames"]))
+        return ClusterJob(cluster, cloud, hooks, state_dir=state_dir,
+                          run_id=record.run_id).resume(record, record_path, keys)
+    job = Job(spec, cloud, hooks, state_dir=state_dir, run_id=record.run_id)
+    return job.resume(record, record_path, keys)
