@@ -1,11 +1,13 @@
-"""The cloud seam: a small `Cloud` protocol, its Linode implementation, and `instance()`."""
+"""The cloud seam: a small `Cloud` protocol and its Linode implementation.
+
+Create-and-always-delete is not here but in one place above it: launcher.run.lifecycle (with
+launcher.run.teardown deciding what "deleted" means), for one node and for many."""
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -394,28 +396,6 @@ class LinodeCloud:
 
     def delete_token(self, token_id: int) -> None:
         self._delete_or_gone(f"/profile/tokens/{int(token_id)}", f"revoke token {token_id}")
-
-    def instance(self, req: InstanceRequest, regions: Sequence[str] = ()
-                 ) -> Any:
-        """`with cloud.instance(req) as info:` — see `instance()`."""
-        return instance(self, req, regions)
-
-
-@contextmanager
-def instance(cloud: Cloud, req: InstanceRequest,
-             regions: Sequence[str] = ()) -> Iterator[InstanceInfo]:
-    """Create (with failover) and, whatever happens inside, delete and confirm on exit. If the
-    create itself failed, the run's label is looked up so a half-made instance is deleted too."""
-    info: InstanceInfo | None = None
-    try:
-        info = cloud.create_with_failover(req, list(regions) or [req.region])
-        yield info
-    finally:
-        if info is None:
-            info = next((i for i in cloud.list_by_tag(req.tags[0]) if i.label == req.label), None) \
-                if req.tags else None
-        if info is not None:
-            cloud.delete(info.id)
 
 
 def fetch_all(client: LinodeClient, path: str,
