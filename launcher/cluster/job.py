@@ -40,8 +40,6 @@ from launcher.run.record import RunRecord
 from launcher.run.remote import (
     DetachedFiles,
     detached_command,
-    parse_progress,
-    stream,
     watch_command,
 )
 from launcher.run.single import MIN_DETACHED_LEASE_S
@@ -258,35 +256,15 @@ class ClusterJob(Lifecycle):
         return self.lifecycle(body)
 
     def _follow_driver(self, files: DetachedFiles) -> None:
-        from provision import ssh
-
-        head = self.nodes[0]
-        assert head.host is not None
-        argv = [*ssh.ssh_command(self.keys, self.spec.user, head.host.address),
-                watch_command(files)]
-        self.record.status = "rendering"
-        self.save()
-        tail: list[str] = []
-
-        def on_line(line: str) -> None:
-            tail.append(line)
-            del tail[:-20]
-            self.hooks.render_line(line)
-            p = parse_progress(line)
-            if p is not None:
-                self.record.frames_rendered = p.frames_done
-                self.hooks.progress(p.frames_done, p.frames_total, p.fps)
-
         cap = self._cost_cap()
         guard = None if cap is None else CostGuard(self.priced_plan,
                                                    (self.spec.max_cost_usd or 0) / len(self.nodes),
                                                    self.cluster.cost_stop_margin_s)
-        timeout_s = None if guard is None else max(0.0, guard.remaining_s(self.lifetime_s()))
-        code = stream(argv, on_line, timeout_s=timeout_s)
+        timeout_s = None if guard is None else guard.remaining_s(self.lifetime_s())
+        code, last = self.follow_remote(self.nodes[0], watch_command(files), timeout_s)
         if cap is not None and (reason := cap()) is not None:
             raise LauncherError(reason)
         if code != 0:
-            last = next((x for x in reversed(tail) if x.strip()), "no output")
             raise LauncherError(f"the cluster render failed on node-1 (exit {code}): {last}")
 
     # ------------------------------------------------------------------ remote paths

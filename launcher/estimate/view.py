@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from launcher import console
 from launcher.estimate.model import (
     Estimate,
     PlanEstimate,
@@ -19,15 +20,8 @@ COLUMNS = ("plan", "vCPUs", "$/h", "setup", "render", "total", "billed h", "cost
 
 
 def fmt_s(seconds: float) -> str:
-    """90 -> '1m30s', 4000 -> '1h07m'; seconds under a minute keep no decimals."""
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    m, s = divmod(int(round(seconds)), 60)
-    if m < 60:
-        return f"{m}m{s:02d}s"
-    h, m = divmod(m, 60)
-    return f"{h}h{m:02d}m"
+    """Durations in tables: whole seconds under a minute (console.fmt_s)."""
+    return console.fmt_s(seconds, decimals=0)
 
 
 def cheapest_cloud(est: Estimate) -> PlanEstimate | None:

@@ -35,7 +35,7 @@ from launcher.run.detach import remember_record
 from launcher.run.guards import RunFirewall, RunGuards
 from launcher.run.hooks import BestEffort, Hooks
 from launcher.run.record import RunRecord
-from launcher.run.remote import RemoteLayout
+from launcher.run.remote import RemoteLayout, parse_progress, stream
 from launcher.run.signals import RunSignals, signals_raise
 from launcher.run.spec import (
     TAG,
@@ -467,6 +467,35 @@ class Lifecycle:
                   str(self.layout.project), spec.exclude_file)
         sync.push_file(spec.scene_path, host.address, spec.user, self.keys,
                        str(self.layout.job / "scene.toml"))
+
+    # ------------------------------------------------------------------ render helpers
+
+    def follow_remote(self, node: Node, command: str, timeout_s: float | None,
+                      on_other: Callable[[str], None] | None = None) -> tuple[int, str]:
+        """Stream `command` (a render, or the log of a detached one) as the run user on `node`:
+        progress lines go to the record and the hooks, any other line to `on_other`. Returns
+        the exit code and the last non-empty line (for the error message)."""
+        from provision import ssh
+
+        assert node.host is not None
+        argv = [*ssh.ssh_command(self.keys, self.spec.user, node.host.address), command]
+        self.record.status = "rendering"
+        self.save()
+        last = ["no output"]
+
+        def on_line(line: str) -> None:
+            if line.strip():
+                last[0] = line.strip()
+            self.hooks.render_line(line)
+            p = parse_progress(line)
+            if p is not None:
+                self.record.frames_rendered = p.frames_done
+                self.hooks.progress(p.frames_done, p.frames_total, p.fps)
+            elif on_other is not None:
+                on_other(line)
+
+        timeout = None if timeout_s is None else max(0.0, timeout_s)
+        return stream(argv, on_line, timeout_s=timeout), last[0]
 
     # ------------------------------------------------------------------ cleanup
 

@@ -22,13 +22,11 @@ from launcher.run.remote import (
     DetachedFiles,
     RemoteLayout,
     parse_cores,
-    parse_progress,
     render_command,
-    stream,
     watch_command,
 )
 from launcher.run.spec import Host, JobSpec
-from provision import ssh, sync
+from provision import sync
 from provision.cloud import Cloud
 
 # The renderer's closing summary: "speed 20.3 frames/s, 1.57 G iterations/s (...)".
@@ -133,21 +131,8 @@ class Job(Lifecycle):
         """Stream the render (or, on attach, a detached render's log) to its end."""
         host = self.host
         assert host is not None
-        command = command or self._render_command()
-        argv = [*ssh.ssh_command(host.keys, self.spec.user, host.address), command]
-        self.record.status = "rendering"
-        self.save()
-        tail: list[str] = []
 
-        def on_line(line: str) -> None:
-            tail.append(line)
-            del tail[:-20]
-            self.hooks.render_line(line)
-            p = parse_progress(line)
-            if p is not None:
-                self.record.frames_rendered = p.frames_done
-                self.hooks.progress(p.frames_done, p.frames_total, p.fps)
-                return
+        def on_other(line: str) -> None:
             rate = THROUGHPUT.search(line)
             if rate is not None:  # the renderer's summary: measured speed for later estimates
                 self.record.render_throughput_giter_s = float(rate.group(1))
@@ -162,7 +147,8 @@ class Job(Lifecycle):
             left = guard.remaining_s(self.lifetime_s())
             timeout_s = left if timeout_s is None else min(timeout_s, left)
         started = time.monotonic()
-        code = stream(argv, on_line, timeout_s=max(0.0, timeout_s) if timeout_s else timeout_s)
+        code, last = self.follow_remote(self.nodes[0], command or self._render_command(),
+                                        timeout_s, on_other)
         if guard is not None and guard.should_stop(self.lifetime_s()):
             raise LauncherError(
                 f"--max-cost ${guard.max_cost_usd:.2f}: stopped the render after "
@@ -170,7 +156,6 @@ class Job(Lifecycle):
                 f"{guard.allowed_hours} billed hour(s) at ${guard.plan.price_hourly_usd:.3f}/h; "
                 "finished segments are pulled back")
         if code != 0:
-            last = next((x for x in reversed(tail) if x.strip()), "no output")
             raise LauncherError(f"render failed on the server (exit {code}): {last}")
         self.record.frames_rendered = self.spec.frames
 
