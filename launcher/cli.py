@@ -16,19 +16,9 @@ import typer
 from launcher.config import RunConfig, merge
 from launcher.errors import ConfigError, Interrupted, LauncherError, Refused, exit_code_for
 from renderer.cli_common import (
-    CImagIncrement,
-    CImagInitial,
-    Colormap,
-    Duration,
-    Framerate,
-    Height,
-    MaxIterations,
-    Mode,
-    NumFrames,
-    NumSteps,
-    Supersample,
-    Width,
+    SceneArg,
     resolve_scene_path,
+    scene_overrides,
 )
 from renderer.scene import Overrides, Scene, load_scene
 
@@ -48,8 +38,8 @@ app = typer.Typer(
 
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="Scene TOML (may carry a [cloud] table). "
-                 "Default: the embedded quick scene."),
+    typer.Option("--config", "-c", help="The scene, as an option (same as the SCENE argument).",
+                 show_default=False),
 ]
 PlanOpt = Annotated[str | None, typer.Option("--plan", help="dedicated-N or a Linode type id.")]
 
@@ -89,8 +79,12 @@ def _debug_reraise() -> None:
         raise
 
 
-def _overrides(**kw: Any) -> Overrides:
-    return Overrides(**kw)
+def _scene_path(scene_file: Path | None, config: Path | None) -> Path | None:
+    """SCENE as an argument (like `renderer`) or --config (older spelling); not two different
+    ones."""
+    if scene_file is not None and config is not None and scene_file != config:
+        raise ConfigError(f"two scenes given: {scene_file} and --config {config}; pass one")
+    return scene_file or config
 
 
 def _load(config: Path | None, ov: Overrides) -> Scene:
@@ -111,8 +105,9 @@ def _override_args(ov: Overrides) -> tuple[str, ...]:
 
 @app.command()
 @user_errors
-def validate(config: ConfigOpt = None) -> None:
+def validate(scene_file: SceneArg = None, config: ConfigOpt = None) -> None:
     """Check a scene and its [cloud] table without touching any API."""
+    config = _scene_path(scene_file, config)
     scene = _load(config, Overrides())
     cfg = _run_config(scene)
     from provision.plans import offline_plans, resolve_plan
@@ -293,7 +288,9 @@ def _confirm(question: str, yes: bool) -> None:
 
 @app.command()
 @user_errors
+@scene_overrides
 def run(
+    scene_file: SceneArg = None,
     config: ConfigOpt = None,
     plan: PlanOpt = None,
     region: Annotated[str | None, typer.Option("--region", help="Linode region id.")] = None,
@@ -333,23 +330,16 @@ def run(
     = False,
     nodes: Annotated[int, typer.Option("--nodes", min=1, help="Render across N Linodes at once "
                                        "(Dask distributed); 1 = one instance.")] = 1,
-    num_steps: NumSteps = None, width: Width = None, height: Height = None,
-    max_iterations: MaxIterations = None, num_frames: NumFrames = None,
-    framerate: Framerate = None, duration: Duration = None,
-    c_imag_initial: CImagInitial = None, c_imag_increment: CImagIncrement = None,
-    colormap: Colormap = None, mode: Mode = None, supersample: Supersample = None,
+    *,
+    overrides: Overrides,  # the scene override options (scene_overrides)
 ) -> None:
     """Render SCENE on a rented Linode: create, bootstrap, sync, render, pull, always delete."""
     from launcher.console import ConsoleHooks
     from launcher.preflight import build_spec, preflight
     from launcher.run.single import Job
 
-    ov = _overrides(
-        num_steps=num_steps, width=width, height=height, max_iterations=max_iterations,
-        num_frames=num_frames, framerate=framerate, duration=duration,
-        c_imag_initial=c_imag_initial, c_imag_increment=c_imag_increment, colormap=colormap,
-        mode=mode, supersample=supersample,
-    )
+    ov = overrides
+    config = _scene_path(scene_file, config)
     scene = _load(config, ov)
     cfg = _run_config(
         scene, plan=plan, region=region, fallback_regions=tuple(fallback_region or ()),
@@ -470,7 +460,9 @@ def _show_plan(scene: Scene, cfg: RunConfig, checked: Any) -> None:
 
 @app.command()
 @user_errors
+@scene_overrides
 def estimate(
+    scene_file: SceneArg = None,
     config: ConfigOpt = None,
     plan: PlanOpt = None,
     deadline: Annotated[str | None, typer.Option("--deadline", help="e.g. 10m: mark the "
@@ -479,22 +471,15 @@ def estimate(
     nodes: Annotated[int | None, typer.Option("--nodes", min=1, help="Also: the plan (--plan "
                                               "or the scene's) on 1..N nodes, and a suggested "
                                               "N.")] = None,
-    num_steps: NumSteps = None, width: Width = None, height: Height = None,
-    max_iterations: MaxIterations = None, num_frames: NumFrames = None,
-    framerate: Framerate = None, duration: Duration = None,
-    c_imag_initial: CImagInitial = None, c_imag_increment: CImagIncrement = None,
-    colormap: Colormap = None, mode: Mode = None, supersample: Supersample = None,
+    *,
+    overrides: Overrides,  # the scene override options (scene_overrides)
 ) -> None:
     """Estimate render time and cost on this machine and on each dedicated plan."""
     from launcher.config import parse_duration_s
     from launcher.estimate.report import print_estimate
 
-    ov = _overrides(
-        num_steps=num_steps, width=width, height=height, max_iterations=max_iterations,
-        num_frames=num_frames, framerate=framerate, duration=duration,
-        c_imag_initial=c_imag_initial, c_imag_increment=c_imag_increment, colormap=colormap,
-        mode=mode, supersample=supersample,
-    )
+    ov = overrides
+    config = _scene_path(scene_file, config)
     scene = _load(config, ov)
     cfg = _run_config(scene, plan=plan)
     deadline_s = parse_duration_s(deadline, "--deadline") if deadline else None

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from renderer.cli_common import (
-    CImagIncrement,
-    CImagInitial,
-    Colormap,
-    Duration,
-    Framerate,
-    Height,
-    MaxIterations,
-    Mode,
-    NumFrames,
-    NumSteps,
     SceneArg,
-    Supersample,
-    Width,
     Workers,
     load,
+    scene_overrides,
     user_errors,
 )
 from renderer.errors import SceneError
@@ -36,24 +26,9 @@ app = typer.Typer(
 )
 
 
-def _overrides(
-    num_steps: int | None = None, width: int | None = None, height: int | None = None,
-    max_iterations: int | None = None, num_frames: int | None = None,
-    framerate: float | None = None, duration: float | None = None,
-    c_imag_initial: float | None = None, c_imag_increment: float | None = None,
-    colormap: str | None = None, mode: str | None = None, supersample: int | None = None,
-    output: Path | None = None,
-) -> Overrides:
-    return Overrides(
-        num_steps=num_steps, width=width, height=height, max_iterations=max_iterations,
-        num_frames=num_frames, framerate=framerate, duration=duration,
-        c_imag_initial=c_imag_initial, c_imag_increment=c_imag_increment, colormap=colormap,
-        mode=mode, supersample=supersample, output=output,
-    )
-
-
 @app.command()
 @user_errors
+@scene_overrides
 def render(
     scene_file: SceneArg = None,
     output: Annotated[
@@ -66,23 +41,18 @@ def render(
         Path | None, typer.Option("--frames-dir", help="Also keep every frame as PNG here.")
     ] = None,
     workers: Workers = None,
-    num_steps: NumSteps = None, width: Width = None, height: Height = None,
-    max_iterations: MaxIterations = None, num_frames: NumFrames = None,
-    framerate: Framerate = None, duration: Duration = None,
-    c_imag_initial: CImagInitial = None, c_imag_increment: CImagIncrement = None,
-    colormap: Colormap = None, mode: Mode = None, supersample: Supersample = None,
     segment_frames: Annotated[
         int | None,
         typer.Option("--segment-frames", help="Frames per segment (the unit of resume)."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    *,
+    overrides: Overrides,  # the scene override options (scene_overrides)
 ) -> None:
     """Render the animation to an MP4 (resumes an interrupted render of the same scene)."""
     from renderer.render import RenderOptions, render_animation
 
-    scene = load(scene_file, _overrides(
-        num_steps, width, height, max_iterations, num_frames, framerate, duration,
-        c_imag_initial, c_imag_increment, colormap, mode, supersample, output))
+    scene = load(scene_file, replace(overrides, output=output))
     options = RenderOptions(
         workers=workers, preview=preview, frames_dir=frames_dir,
         segment_frames=segment_frames, progress=not quiet,
@@ -93,6 +63,7 @@ def render(
 
 @app.command()
 @user_errors
+@scene_overrides
 def image(
     scene_file: SceneArg = None,
     frame: Annotated[int, typer.Option("--frame", "-k", help="Frame number, from 0.")] = 0,
@@ -100,18 +71,13 @@ def image(
         Path | None, typer.Option("-o", "--output", help="PNG to write (default: <scene>-K.png).")
     ] = None,
     workers: Workers = None,
-    num_steps: NumSteps = None, width: Width = None, height: Height = None,
-    max_iterations: MaxIterations = None, num_frames: NumFrames = None,
-    framerate: Framerate = None, duration: Duration = None,
-    c_imag_initial: CImagInitial = None, c_imag_increment: CImagIncrement = None,
-    colormap: Colormap = None, mode: Mode = None, supersample: Supersample = None,
+    *,
+    overrides: Overrides,  # the scene override options (scene_overrides)
 ) -> None:
     """Write a single frame as a PNG."""
     from renderer.render import render_still
 
-    scene = load(scene_file, _overrides(
-        num_steps, width, height, max_iterations, num_frames, framerate, duration,
-        c_imag_initial, c_imag_increment, colormap, mode, supersample))
+    scene = load(scene_file, overrides)
     if not 0 <= frame < scene.frames:
         raise SceneError(f"--frame: must be between 0 and {scene.frames - 1}, got {frame}")
     target = output or Path(f"{scene.output.with_suffix('').name}-{frame}.png")
@@ -121,18 +87,14 @@ def image(
 
 @app.command()
 @user_errors
+@scene_overrides
 def info(
     scene_file: SceneArg = None,
-    num_steps: NumSteps = None, width: Width = None, height: Height = None,
-    max_iterations: MaxIterations = None, num_frames: NumFrames = None,
-    framerate: Framerate = None, duration: Duration = None,
-    c_imag_initial: CImagInitial = None, c_imag_increment: CImagIncrement = None,
-    colormap: Colormap = None, mode: Mode = None, supersample: Supersample = None,
+    *,
+    overrides: Overrides,  # the scene override options (scene_overrides)
 ) -> None:
     """Print the resolved scene (frames, duration, c range) without rendering."""
-    scene = load(scene_file, _overrides(
-        num_steps, width, height, max_iterations, num_frames, framerate, duration,
-        c_imag_initial, c_imag_increment, colormap, mode, supersample))
+    scene = load(scene_file, overrides)
     typer.echo(describe(scene))
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import sys
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_type_hints
 
 import typer
 
@@ -55,6 +56,43 @@ Workers = Annotated[
     int | None,
     typer.Option("--workers", help="Kernel threads (default: the CPUs this process may use)."),
 ]
+
+
+# The twelve scene overrides, declared once for every command of both CLIs (`-o/--output` stays
+# each command's own: its meaning differs, an MP4, a PNG, a directory).
+OVERRIDE_OPTIONS: tuple[tuple[str, Any], ...] = (
+    ("num_steps", NumSteps), ("width", Width), ("height", Height),
+    ("max_iterations", MaxIterations), ("num_frames", NumFrames), ("framerate", Framerate),
+    ("duration", Duration), ("c_imag_initial", CImagInitial),
+    ("c_imag_increment", CImagIncrement), ("colormap", Colormap), ("mode", Mode),
+    ("supersample", Supersample),
+)
+
+
+def scene_overrides(func: F | None = None, *, without: tuple[str, ...] = ()) -> Any:
+    """Give a Typer command the scene override options (OVERRIDE_OPTIONS, less `without`);
+    the command takes them as one keyword argument, `overrides: Overrides` (output None)."""
+    options = [(name, kind) for name, kind in OVERRIDE_OPTIONS if name not in without]
+
+    def decorate(fn: F) -> F:
+        sig = inspect.signature(fn, eval_str=True)
+        kept = [p for p in sig.parameters.values() if p.name != "overrides"]
+        added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                                   annotation=kind) for name, kind in options]
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            ov = Overrides(**{name: kwargs.pop(name, None) for name, _ in options})
+            return fn(*args, overrides=ov, **kwargs)
+
+        hints = {k: v for k, v in get_type_hints(fn, include_extras=True).items()
+                 if k != "overrides"}
+        wrapper.__annotations__ = {**hints, **dict(options)}
+        wrapper.__signature__ = sig.replace(  # type: ignore[attr-defined]
+            parameters=[*kept, *added])
+        return wrapper  # type: ignore[return-value]
+
+    return decorate(func) if func is not None else decorate
 
 
 def resolve_scene_path(path: Path | None) -> Path:

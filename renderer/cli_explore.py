@@ -9,26 +9,16 @@ from typing import Annotated
 import typer
 
 from renderer.cli_common import (
-    CImagIncrement,
-    CImagInitial,
-    Colormap,
-    Duration,
-    Framerate,
-    Height,
-    MaxIterations,
-    Mode,
-    NumFrames,
-    NumSteps,
     SceneArg,
-    Supersample,
-    Width,
     Workers,
     load,
     resolve_scene_path,
+    scene_overrides,
     user_errors,
 )
 from renderer.cli_shard import _cli_module
 from renderer.errors import SceneError
+from renderer.scene import Overrides
 
 _cli = _cli_module()
 
@@ -62,6 +52,7 @@ def _png_target(path: Path) -> Path:
 
 @_cli.app.command()
 @user_errors
+@scene_overrides
 def sheet(
     scene_file: SceneArg = None,
     output: PngOutput = None,
@@ -71,19 +62,14 @@ def sheet(
         int, typer.Option("--thumb-width", help="Pixels across one thumbnail.")
     ] = 160,
     workers: Workers = None,
-    num_steps: NumSteps = None, width: Width = None, height: Height = None,
-    max_iterations: MaxIterations = None, num_frames: NumFrames = None,
-    framerate: Framerate = None, duration: Duration = None,
-    c_imag_initial: CImagInitial = None, c_imag_increment: CImagIncrement = None,
-    colormap: Colormap = None, mode: Mode = None, supersample: Supersample = None,
+    *,
+    overrides: Overrides,  # the scene override options (scene_overrides)
 ) -> None:
     """Contact sheet: thumbnails spread evenly through the animation, labelled with t and c."""
     from renderer.atomic import atomic_target
     from renderer.sheet import plan_sheet, render_sheet
 
-    scene = load(scene_file, _cli._overrides(
-        num_steps, width, height, max_iterations, num_frames, framerate, duration,
-        c_imag_initial, c_imag_increment, colormap, mode, supersample))
+    scene = load(scene_file, overrides)
     plan = plan_sheet(scene, cols, rows, thumb_width)
     target = _png_target(output or Path(f"{scene.output.stem}-sheet.png"))
     cores = _use_cores(workers)
@@ -99,6 +85,7 @@ def sheet(
 
 @_cli.app.command()
 @user_errors
+@scene_overrides
 def activity(
     scene_file: SceneArg = None,
     output: PngOutput = None,
@@ -112,18 +99,13 @@ def activity(
         int, typer.Option("--sample-width", help="Pixels across of the low-resolution pass.")
     ] = 128,
     workers: Workers = None,
-    num_steps: NumSteps = None, width: Width = None, height: Height = None,
-    max_iterations: MaxIterations = None, num_frames: NumFrames = None,
-    framerate: Framerate = None, duration: Duration = None,
-    c_imag_initial: CImagInitial = None, c_imag_increment: CImagIncrement = None,
-    colormap: Colormap = None, mode: Mode = None, supersample: Supersample = None,
+    *,
+    overrides: Overrides,  # the scene override options (scene_overrides)
 ) -> None:
     """Plot interior, escape counts and detail over time (a cheap pass; also the cost profile)."""
     from renderer.activity import activity_json, check_samples, low_resolution, measure_activity
 
-    scene = load(scene_file, _cli._overrides(
-        num_steps, width, height, max_iterations, num_frames, framerate, duration,
-        c_imag_initial, c_imag_increment, colormap, mode, supersample))
+    scene = load(scene_file, overrides)
     check_samples(samples)
     low_resolution(scene, sample_width)  # checks --sample-width before any file is touched
     target = None
@@ -148,6 +130,7 @@ def activity(
 
 @_cli.app.command()
 @user_errors
+@scene_overrides(without=("num_frames", "duration"))
 def window(
     scene_file: SceneArg = None,
     output: Annotated[
@@ -167,10 +150,8 @@ def window(
     new_frames: Annotated[
         int | None, typer.Option("--num-frames", help="Or: frames of the new scene.")
     ] = None,
-    num_steps: NumSteps = None, width: Width = None, height: Height = None,
-    max_iterations: MaxIterations = None, framerate: Framerate = None,
-    c_imag_initial: CImagInitial = None, c_imag_increment: CImagIncrement = None,
-    colormap: Colormap = None, mode: Mode = None, supersample: Supersample = None,
+    *,
+    overrides: Overrides,  # the scene override options (scene_overrides)
 ) -> None:
     """Write a new scene whose c path is exactly the stretch --from..--to of this one."""
     # --from/--to refer to this scene's timeline; --duration/--num-frames set the new scene's
@@ -182,9 +163,6 @@ def window(
         raise SceneError("--from and --to: both are needed, e.g. --from 4s --to 5s")
     if output is None:
         raise SceneError("-o/--output: name the new scene file, e.g. -o detail.toml")
-    overrides = _cli._overrides(
-        num_steps, width, height, max_iterations, None, framerate, None, c_imag_initial,
-        c_imag_increment, colormap, mode, supersample)
     done = cut_window(resolve_scene_path(scene_file), overrides, start, end, output,
                       NewLength(frames=new_frames, duration_s=new_duration))
     typer.echo(done.summary())

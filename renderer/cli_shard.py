@@ -11,23 +11,13 @@ from typing import Annotated
 import typer
 
 from renderer.cli_common import (
-    CImagIncrement,
-    CImagInitial,
-    Colormap,
-    Duration,
-    Framerate,
-    Height,
-    MaxIterations,
-    Mode,
-    NumFrames,
-    NumSteps,
     SceneArg,
-    Supersample,
-    Width,
     Workers,
     load,
+    scene_overrides,
     user_errors,
 )
+from renderer.scene import Overrides
 
 
 def _cli_module() -> ModuleType:
@@ -46,6 +36,7 @@ _cli = _cli_module()
 
 @_cli.app.command(hidden=True)
 @user_errors
+@scene_overrides
 def segment(
     output: Annotated[Path, typer.Option("-o", "--output", help="MP4 file to write.")],
     index: Annotated[int, typer.Option("--index", help="Segment number, from 0.")],
@@ -61,18 +52,13 @@ def segment(
         int | None,
         typer.Option("--encoder-threads", help="ffmpeg -threads (default: x264 chooses).")
     ] = None,
-    num_steps: NumSteps = None, width: Width = None, height: Height = None,
-    max_iterations: MaxIterations = None, num_frames: NumFrames = None,
-    framerate: Framerate = None, duration: Duration = None,
-    c_imag_initial: CImagInitial = None, c_imag_increment: CImagIncrement = None,
-    colormap: Colormap = None, mode: Mode = None, supersample: Supersample = None,
+    *,
+    overrides: Overrides,  # the scene override options (scene_overrides)
 ) -> None:
     """Render one segment of the scene to its own MP4 (what a cluster node runs)."""
     from renderer.shard import render_segment_of
 
-    scene = load(scene_file, _cli._overrides(
-        num_steps, width, height, max_iterations, num_frames, framerate, duration,
-        c_imag_initial, c_imag_increment, colormap, mode, supersample))
+    scene = load(scene_file, overrides)
     r = render_segment_of(scene, index, segment_frames, output, frames_dir=frames_dir,
                           kernel_threads=workers, encoder_threads=encoder_threads)
     typer.echo(f"wrote {r.path}: segment {r.index}, frames {r.first}..{r.stop - 1}, "
