@@ -65,25 +65,6 @@ def signals_raise(status: Callable[[], str] | None = None) -> Iterator[RunSignal
             signal.signal(s, h)
 
 
-@contextmanager
-def signals_deferred() -> Iterator[list[int]]:
-    """Inside this block the handled signals are recorded but do not interrupt (used around
-    waits that must finish, such as creates whose response decides what cleanup deletes)."""
-    seen: list[int] = []
-
-    def handler(signum: int, _frame: FrameType | None) -> None:
-        seen.append(signum)
-
-    previous = {s: signal.getsignal(s) for s in HANDLED}
-    for s in HANDLED:
-        signal.signal(s, handler)
-    try:
-        yield seen
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-
-
 def say(text: str) -> None:
     """One line on stderr's file descriptor, best effort (closed terminal, broken pipe: lost)."""
     try:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import pytest
 
 from launcher.errors import Interrupted
-from launcher.run.signals import signals_deferred, signals_raise
+from launcher.run.signals import signals_raise
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
@@ -27,8 +28,23 @@ def test_signal_raises_and_finally_runs(sig: signal.Signals) -> None:
     assert signal.getsignal(sig) == before
 
 
-def test_signals_during_cleanup_are_recorded_not_raised() -> None:
-    with signals_deferred() as seen:
-        os.kill(os.getpid(), signal.SIGTERM)
-        os.kill(os.getpid(), signal.SIGINT)
-    assert seen == [signal.SIGTERM, signal.SIGINT]
+def test_a_later_signal_is_answered_not_raised(capfd) -> None:
+    with pytest.raises(Interrupted):
+        with signals_raise(lambda: "deleting 42, up to 180 s") as sig:
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(1)
+            finally:  # cleanup: a second Ctrl-C must not stop it
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.05)
+                cleaned = True
+    assert cleaned and sig.late == [signal.SIGTERM]
+    assert "SIGTERM received: still deleting 42, up to 180 s" in capfd.readouterr().err
+
+
+def test_inside_the_shield_even_a_first_signal_is_only_answered() -> None:
+    with signals_raise() as sig:
+        with sig.shield():
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(0.05)
+        assert sig.late == [signal.SIGHUP] and not sig.raised
