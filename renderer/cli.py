@@ -54,7 +54,8 @@ def render(
 
     scene = load(scene_file, replace(overrides, output=output))
     options = RenderOptions(
-        workers=workers, preview=preview, frames_dir=frames_dir,
+        workers=workers, preview=preview, output_given=output is not None,
+        frames_dir=frames_dir,
         segment_frames=segment_frames, progress=not quiet,
     )
     summary = render_animation(scene, options)

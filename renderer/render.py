@@ -40,6 +40,7 @@ MAX_ENCODERS = 8
 class RenderOptions:
     workers: int | None = None         # kernel threads; None = the CPUs this process may use
     preview: bool = False              # quarter size, a quarter of the frames
+    output_given: bool = False         # -o named the file: a preview writes exactly there
     frames_dir: Path | None = None     # also write every rendered frame as PNG here
     segment_frames: int | None = None  # None = about SEGMENT_SECONDS of video
     progress: bool = True
@@ -100,8 +101,9 @@ def render_still(scene: Scene, k: int, path: Path, *, workers: int | None = None
     save_png(render_frame_rgb(scene, k), Path(path))
 
 
-def preview_scene(scene: Scene) -> Scene:
-    """Quarter size, a quarter of the frames over the same duration, no supersampling."""
+def preview_scene(scene: Scene, keep_output: bool = False) -> Scene:
+    """Quarter size, a quarter of the frames over the same duration, no supersampling; the
+    output gets a '-preview' suffix unless `keep_output` (the user named the file)."""
     even = scene.encoding.pix_fmt in PIX_FMTS_EVEN
 
     def side(n: int) -> int:
@@ -109,7 +111,8 @@ def preview_scene(scene: Scene) -> Scene:
         return q - (q % 2) if even else q
 
     frames = max(2, math.ceil(scene.frames / 4)) if scene.frames > 1 else 1
-    out = scene.output.with_name(f"{scene.output.stem}-preview{scene.output.suffix}")
+    out = scene.output if keep_output else \
+        scene.output.with_name(f"{scene.output.stem}-preview{scene.output.suffix}")
     width, height = side(scene.width), side(scene.height)
     # The view keeps its vertical extent; the horizontal one follows the (rounded) aspect.
     view = replace(scene.view, half_width=scene.view.half_height * width / height)
@@ -161,7 +164,7 @@ def render_animation(scene: Scene, options: RenderOptions | None = None) -> Rend
     """Render every frame to segments and join them into scene.output (resuming if possible)."""
     options = options or RenderOptions()
     if options.preview:
-        scene = preview_scene(scene)
+        scene = preview_scene(scene, keep_output=options.output_given)
     output = Path(scene.output)
     _check_writable(output, "output.path")
     if options.frames_dir is not None:

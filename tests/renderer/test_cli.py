@@ -88,3 +88,13 @@ def test_unknown_key_suggests(tmp_path: Path) -> None:
     proc = run("render", str(scene), cwd=tmp_path)
     assert proc.returncode == 2 and "max_iterations" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_preview_with_an_explicit_output_writes_exactly_there(tmp_path: Path) -> None:
+    scene = _scene_file(tmp_path, frames=8)
+    proc = run("render", str(scene), "--preview", "-o", "p.mp4", "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert count_frames(tmp_path / "p.mp4") == 2 and not (tmp_path / "p-preview.mp4").exists()
+    proc = run("render", str(scene), "--preview", "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "clip-preview.mp4").exists()  # the default name says it is a preview

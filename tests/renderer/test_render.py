@@ -146,6 +146,7 @@ def test_preview_is_quarter_size_same_duration(scene_factory) -> None:
     assert (p.width, p.height) == (50, 30)
     assert p.frames == 10 and p.duration_s == pytest.approx(scene.duration_s)
     assert p.output.name == "out-preview.mp4"
+    assert preview_scene(scene, keep_output=True).output == scene.output  # -o is honoured
     assert p.c_at_frame(p.frames - 1) == scene.c_at_frame(scene.frames - 1)
 
 
