@@ -19,13 +19,14 @@ from renderer.cli_common import (
     SceneArg,
     resolve_scene_path,
     scene_overrides,
+    version_option,
 )
 from renderer.scene import Overrides, Scene, load_scene
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 app = typer.Typer(
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode=None,  # help texts mention [cloud] tables literally
     help="Render a scene on a rented dedicated-CPU Linode that is always deleted afterwards.\n\n"
     "The API token comes from LINODE_TOKEN or a 0600 token file (LINODE_TOKEN_FILE, default "
@@ -35,6 +36,14 @@ app = typer.Typer(
     "the printed `launcher down RUN --yes`) · 130 interrupted (everything deleted).",
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, version_option("launcher")] = False,
+) -> None:
+    """Shows --version; the commands do the work."""
+
 
 ConfigOpt = Annotated[
     Path | None,

@@ -14,16 +14,25 @@ from renderer.cli_common import (
     load,
     scene_overrides,
     user_errors,
+    version_option,
 )
 from renderer.errors import SceneError
 from renderer.scene import Overrides, Scene
 
 app = typer.Typer(
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=False,
     help="Render Julia-set animations from a TOML scene, exactly and fast, on all cores.",
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, version_option("renderer")] = False,
+) -> None:
+    """Shows --version; the commands do the work."""
+
 
 
 @app.command()

@@ -95,6 +95,23 @@ def scene_overrides(func: F | None = None, *, without: tuple[str, ...] = ()) -> 
     return decorate(func) if func is not None else decorate
 
 
+def version_option(prog: str) -> Any:
+    """A `--version` option for a Typer callback: prints '<prog> <version>' and exits 0."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def show(value: bool) -> None:
+        if value:
+            try:
+                number = version("juliafarm")
+            except PackageNotFoundError:  # running from a checkout that is not installed
+                number = "unknown (not installed)"
+            typer.echo(f"{prog} {number}")
+            raise typer.Exit(0)
+
+    return typer.Option("--version", callback=show, is_eager=True,
+                        help="Print the version and exit.")
+
+
 def resolve_scene_path(path: Path | None) -> Path:
     """The user's file, or the quick default shipped inside the package."""
     if path is not None:

@@ -98,3 +98,14 @@ def test_preview_with_an_explicit_output_writes_exactly_there(tmp_path: Path) ->
     proc = run("render", str(scene), "--preview", "--quiet", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "clip-preview.mp4").exists()  # the default name says it is a preview
+
+
+def test_version(tmp_path: Path) -> None:
+    from importlib.metadata import version
+
+    proc = run("--version", cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"renderer {version('juliafarm')}"
+    launcher = subprocess.run([sys.executable, "-c", "from launcher.cli import main; main()",
+                               "--version"], capture_output=True, text=True, timeout=120)
+    assert launcher.returncode == 0
+    assert launcher.stdout.strip() == f"launcher {version('juliafarm')}"
