@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -181,72 +181,133 @@ def _token_or_none() -> str | None:
 
 @app.command("ls")
 @user_errors
-def list_instances() -> None:
-    """List instances tagged juliafarm: age, plan, cost so far."""
-    from provision import billing
-    from provision.plans import plans_from_api
+def list_instances(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per instance.")]
+    = False,
+) -> None:
+    """List instances tagged juliafarm: run, plan, $/h, age, cost so far, lease, mode."""
+    from launcher.inventory import inventory, inventory_lines
 
-    cloud = _cloud()
-    found = cloud.list_by_tag("juliafarm")
-    if not found:
+    rows = inventory(_cloud(), _state_root())
+    if as_json:
+        typer.echo(json.dumps([asdict(r) for r in rows], indent=2))
+    elif not rows:
         typer.echo("no juliafarm instances")
-        return
-    by_type = {p.type_id: p for p in plans_from_api(cloud)}
-    now = datetime.now(UTC)
-    typer.echo(f"{'id':>10}  {'label':<36}{'type':<18}{'region':<12}{'status':<13}"
-               f"{'age':>8}{'cost':>9}")
-    for i in found:
-        age = (now - i.created).total_seconds()
-        plan = by_type.get(i.type_id)
-        cost = f"${billing.cost_usd(plan, age):.2f}" if plan else "?"
-        from launcher.console import fmt_s
-
-        typer.echo(f"{i.id:>10}  {i.label:<36}{i.type_id:<18}{i.region:<12}{i.status:<13}"
-                   f"{fmt_s(age):>8}{cost:>9}")
+    else:
+        for line in inventory_lines(rows):
+            typer.echo(line)
 
 
 @app.command()
 @user_errors
 def cleanup(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False,
+    all_runs: Annotated[bool, typer.Option("--all", help="Also runs whose lease is still live "
+                                           "(a healthy detached run, say).")] = False,
+    older_than: Annotated[str | None, typer.Option("--older-than", help="Only instances older "
+                                                   "than this, e.g. 2h, 30m.")] = None,
 ) -> None:
-    """Delete every instance tagged juliafarm (orphans of a killed launcher, say), then the
-    runs' cloud firewalls and lease tokens."""
+    """Delete what killed launchers left: instances tagged juliafarm (sparing runs with a live
+    lease unless --all), then the runs' cloud firewalls and lease tokens once nothing needs
+    them."""
+    from launcher.config import parse_duration_s
+    from launcher.inventory import inventory
+    from launcher.run.down import take_down
     from provision import firewall
 
+    min_age_s = parse_duration_s(older_than, "--older-than") if older_than else 0.0
     cloud = _cloud()
-    found = cloud.list_by_tag("juliafarm")
-    firewalls = firewall.run_firewalls(cloud)
-    if not found and not firewalls:
-        _revoke_lease_tokens(cloud)
+    rows = inventory(cloud, _state_root())
+    doomed, spared = [], []
+    for row in rows:
+        if row.age_s < min_age_s:
+            spared.append(f"{row.id} ({row.label}): younger than {older_than}")
+        elif row.lease_live and not all_runs:
+            spared.append(f"{row.id} ({row.label}): run {row.run_id} has a live lease until "
+                          f"{row.lease_deadline} (`launcher down {row.run_id}` or --all)")
+        else:
+            doomed.append(row)
+    runs = sorted({r.run_id for r in doomed if r.run_id})
+    orphan_fw = [f for f in firewall.run_firewalls(cloud)
+                 if not any(r.run_id and r.run_id in f.get("label", "") for r in rows)]
+    for line in spared:
+        typer.echo(f"spared {line}")
+    if not doomed and not orphan_fw:
+        if not spared:
+            _revoke_lease_tokens(cloud)
         typer.echo("nothing to clean up")
         return
-    for i in found:
-        typer.echo(f"{i.id}  {i.label}  {i.type_id}  {i.region}  {i.status}")
-    for f in firewalls:
+    for r in doomed:
+        typer.echo(f"{r.id}  {r.label}  {r.type_id}  {r.region}  {r.status}")
+    for f in orphan_fw:
         typer.echo(f"firewall {f['id']}  {f['label']}")
-    _confirm(f"delete these {len(found)} instance(s) and {len(firewalls)} firewall(s)?", yes)
+    _confirm(f"delete these {len(doomed)} instance(s) and {len(orphan_fw)} firewall(s)?", yes)
     failed = []
-    for i in found:
+    for run_id in runs:  # a run at a time: its firewall and tokens go once its deletes are sure
         try:
-            cloud.delete(i.id)
-            typer.echo(f"deleted {i.id} ({i.label})")
+            take_down(cloud, run_id, _state_root(), say=typer.echo)
         except LauncherError as exc:
-            failed.append(f"{i.id}: {exc}")
-        except Exception as exc:  # noqa: BLE001 - keep deleting the others
-            failed.append(f"{i.id}: {' '.join(str(exc).split())}")
-    if not failed:  # firewalls and tokens go once no instance needs them
-        for f in firewalls:
+            failed.append(f"run {run_id}: {exc}")
+    for r in doomed:
+        if not r.run_id:  # tagged juliafarm but no run tag: delete it on its own
+            try:
+                cloud.delete(r.id)
+                typer.echo(f"deleted {r.id} ({r.label})")
+            except Exception as exc:  # noqa: BLE001 - keep deleting the others
+                failed.append(f"{r.id}: {' '.join(str(exc).split())}")
+    if not failed:
+        for f in orphan_fw:
             try:
                 firewall.delete_firewall(cloud, int(f["id"]))
                 typer.echo(f"deleted firewall {f['id']} ({f['label']})")
             except Exception as exc:  # noqa: BLE001 - keep going
                 failed.append(f"firewall {f['id']}: {' '.join(str(exc).split())}")
-        _revoke_lease_tokens(cloud)
+        if not spared:
+            _revoke_lease_tokens(cloud)
     if failed:
         for line in failed:
-            print(f"error: {line}", file=sys.stderr)
+            _say(f"error: {line}")
         raise typer.Exit(4)
+
+
+@app.command()
+@user_errors
+def history(
+    as_json: Annotated[bool, typer.Option("--json", help="The rows as JSON.")] = False,
+) -> None:
+    """Every run this machine started: status, plan, region, duration, cost, output."""
+    from launcher.history import history_lines, history_rows, load_history
+
+    rows = history_rows(load_history(_state_root()))
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+    elif not rows:
+        typer.echo(f"no runs recorded under {_state_root()}")
+    else:
+        for line in history_lines(rows):
+            typer.echo(line)
+
+
+@app.command()
+@user_errors
+def cost(
+    as_json: Annotated[bool, typer.Option("--json", help="The totals as JSON.")] = False,
+) -> None:
+    """What the runs were billed, by month and plan (from the run records)."""
+    from launcher.history import cost_lines, cost_report, load_history
+
+    lines = cost_report(load_history(_state_root()))
+    if as_json:
+        typer.echo(json.dumps([asdict(c) for c in lines], indent=2))
+    else:
+        for line in cost_lines(lines):
+            typer.echo(line)
+
+
+def _state_root() -> Path:
+    from launcher.run.spec import default_state_dir
+
+    return default_state_dir()
 
 
 @app.command()
@@ -259,7 +320,7 @@ def down(
     """Delete one run's instances (each delete confirmed), then its cloud firewall and lease
     tokens; other runs are left alone. Exit 4 if a delete cannot be confirmed."""
     from launcher.run.down import take_down
-    from launcher.run.spec import default_state_dir, run_tag
+    from launcher.run.spec import run_tag
 
     cloud = _cloud()
     found = cloud.list_by_tag(run_tag(run_id))
@@ -267,7 +328,7 @@ def down(
         typer.echo(f"{i.id}  {i.label}  {i.type_id}  {i.region}  {i.status}")
     if found:
         _confirm(f"delete these {len(found)} instance(s) of run {run_id}?", yes)
-    take_down(cloud, run_id, default_state_dir(), say=typer.echo)
+    take_down(cloud, run_id, _state_root(), say=typer.echo)
     typer.echo(f"run {run_id}: nothing of it is left running")
 
 

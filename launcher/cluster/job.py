@@ -210,10 +210,7 @@ class ClusterJob(Lifecycle):
         """`launcher attach` of a detached cluster run: take over every node's lease, follow
         the driver on node 1 to its end, pull each node's segments, join, delete them all."""
         assert record.detached is not None and record.detached.get("cluster")
-        self.record = record
-        self.record_path = record_path
-        self.firewall.record = record
-        self.keys = keys
+        self.adopt(record, record_path, keys)
         det = record.detached
 
         def body() -> None:

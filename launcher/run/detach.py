@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from launcher.errors import LauncherError
-from launcher.run.record import RunRecord
+from launcher.run.record import STATE_RECORD, RunRecord
 from launcher.run.remote import DetachedFiles, detached_command
 
 RECORD_POINTER = "record-path"  # in the run's state dir: where its record is
@@ -59,6 +59,8 @@ def locate(run: str, state_root: Path) -> tuple[Path, Path]:
         return given, state_root / record.run_id
     state_dir = state_root / run
     pointer = state_dir / RECORD_POINTER
+    if not pointer.is_file() and (state_dir / STATE_RECORD).is_file():
+        return state_dir / STATE_RECORD, state_dir
     if not pointer.is_file():
         raise LauncherError(f"no run {run!r} here (looked in {state_root}); pass the run id "
                             "from `launcher run --detach`, or the path of its run record")

@@ -34,7 +34,7 @@ from launcher.run.costguard import CostGuard
 from launcher.run.detach import remember_record
 from launcher.run.guards import RunFirewall, RunGuards
 from launcher.run.hooks import BestEffort, Hooks
-from launcher.run.record import RunRecord
+from launcher.run.record import STATE_RECORD, RunRecord
 from launcher.run.remote import RemoteLayout, parse_progress, stream
 from launcher.run.signals import RunSignals, signals_raise
 from launcher.run.spec import (
@@ -99,6 +99,8 @@ class Lifecycle:
         self.label = run_label(self.run_id)
         self.run_tag = run_tag(self.run_id)
         self.state_dir = state_dir or default_state_dir() / self.run_id
+        # Two copies: the user's, beside the output; and the state directory's, which
+        # `launcher history` and `launcher cost` read wherever the output went.
         self.record_path = spec.output_dir / "runs" / f"{self.run_id}.json"
         self.label_grace_s = label_grace_s
         first_price = spec.plan.in_region(spec.regions[0]) if spec.regions else spec.plan
@@ -107,7 +109,7 @@ class Lifecycle:
             scene={"path": str(spec.scene_path), **spec.scene_summary}, plan=spec.plan.alias,
             type_id=spec.plan.type_id, price_hourly_usd=first_price.price_hourly_usd,
             image=spec.image, instance_label=self.label, frames=spec.frames, user=spec.user,
-            nodes=nodes, max_cost_usd=spec.max_cost_usd)
+            nodes=nodes, max_cost_usd=spec.max_cost_usd, output_dir=str(spec.output_dir))
         self.nodes = [Node(i, node_label(self.run_id, i, nodes)) for i in range(1, nodes + 1)]
         self.layout = RemoteLayout(PurePosixPath("/home") / spec.user)
         self.firewall = RunFirewall(cloud, self.run_id, self.record, self.hooks.message)
@@ -166,15 +168,22 @@ class Lifecycle:
             self.hooks.phase_finished(name, dt)
             self.save()
 
-    def save(self) -> None:
-        """Write the record; best effort once the run has started (a full disk must not keep
-        an instance alive). The first write, before anything is rented, is strict."""
-        try:
-            with self._lock:
-                self.record.save(self.record_path)
-        except Exception as exc:  # noqa: BLE001 - reported, never in the way of a delete
-            self.hooks.message(f"could not write the run record {self.record_path}: "
-                               f"{one_line(exc)}")
+    @property
+    def state_record_path(self) -> Path:
+        return self.state_dir / STATE_RECORD
+
+    def save(self, strict: bool = False) -> None:
+        """Write the record (both copies); best effort once the run has started (a full disk
+        must not keep an instance alive). The first write, before anything is rented, is
+        strict."""
+        for path in (self.record_path, self.state_record_path):
+            try:
+                with self._lock:
+                    self.record.save(path)
+            except Exception as exc:  # noqa: BLE001 - reported, never in the way of a delete
+                if strict:
+                    raise
+                self.hooks.message(f"could not write the run record {path}: {one_line(exc)}")
 
     def warn(self, text: str) -> None:
         with self._lock:
@@ -226,6 +235,13 @@ class Lifecycle:
         """The whole run. Raises after cleanup; the record is saved always."""
         return self.lifecycle(self._whole_run)
 
+    def adopt(self, record: RunRecord, record_path: Path, keys: Any) -> None:
+        """`launcher attach`: carry on with a saved run's record and keys instead of new ones."""
+        self.record = record
+        self.record_path = record_path
+        self.firewall.record = record
+        self.keys = keys
+
     def _whole_run(self) -> None:
         self.create_all()
         self.set_up()
@@ -233,7 +249,8 @@ class Lifecycle:
 
     def lifecycle(self, body: Callable[[], None]) -> RunRecord:
         """`body` with signals raising, then (unless it detached) the cleanup that deletes."""
-        self.record.save(self.record_path)  # strict: nothing is rented yet
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.save(strict=True)  # nothing is rented yet: a record that cannot be written stops it
         error: BaseException | None = None
         unconfirmed: DeleteUnconfirmed | None = None
         with signals_raise(lambda: self._doing) as sig:

@@ -1,4 +1,6 @@
-"""The run record: one JSON file per run under the output dir, written atomically, no secrets."""
+"""The run record: one JSON file per run, written atomically, no secrets. The state directory's
+copy (`<state>/<run id>/record.json`) is what history and cost read; another copy sits beside
+the output (`output/runs/<run id>.json`)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+STATE_RECORD = "record.json"  # in the run's state directory
 
 
 @dataclass
@@ -40,6 +44,7 @@ class RunRecord:
     finished_at: str | None = None
     render_throughput_giter_s: float | None = None
     max_cost_usd: float | None = None  # --max-cost: `launcher attach` keeps holding the run to it
+    output_dir: str | None = None  # where the results (and the user's copy of this record) go
     # Defence in depth (issue 6). Never a secret: the lease token stays on the server.
     address: str | None = None
     user: str | None = None

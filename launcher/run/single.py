@@ -64,10 +64,7 @@ class Job(Lifecycle):
         """`launcher attach`: take over a detached run (its saved record), follow the render to
         its end, pull, and delete like any run."""
         assert record.instance_id is not None and record.detached is not None
-        self.record = record
-        self.record_path = record_path
-        self.firewall.record = record
-        self.keys = keys
+        self.adopt(record, record_path, keys)
         node = self.nodes[0]
 
         def body() -> None:

@@ -321,7 +321,7 @@ def test_a_node_lost_after_the_render_has_its_segments_rendered_again(fake_linod
 
     hooks = KillBeforePull()
     job = make_job(fake, tmp_path, hooks=hooks, worker_ttl_s=10)
-    job.spec = replace(job.spec, job=replace(job.spec.job, keep_frames=True))
+    job.spec = replace(job.spec, keep_frames=True)
     record = job.run()
     assert record.status == "completed"
     assert any("node-2 could not be reached after the render" in w for w in record.warnings)
@@ -355,7 +355,7 @@ def test_the_scheduler_node_lost_after_the_render_hands_over_and_completes(fake_
                 fake.disappear(job.nodes[0].instance.id)
 
     job = make_job(fake, tmp_path, hooks=KillHeadBeforePull(), worker_ttl_s=10)
-    job.spec = replace(job.spec, job=replace(job.spec.job, keep_frames=True))
+    job.spec = replace(job.spec, keep_frames=True)
     record = job.run()
     assert record.status == "completed", record.error
     assert any("node-1, the Dask scheduler's node" in w for w in record.warnings), record.warnings
@@ -374,8 +374,8 @@ def test_max_cost_stops_the_render_in_time_and_deletes_every_node(fake_linode_ho
     fake = fake_linode_hosts
     # A cap of one billed hour per node, and a stop margin that leaves one second of it.
     job = make_job(fake, tmp_path, cost_stop_margin_s=3599)
-    cap = 2 * job.spec.job.plan.price_hourly_usd
-    job.spec = replace(job.spec, job=replace(job.spec.job, max_cost_usd=cap))
+    cap = 2 * job.spec.plan.price_hourly_usd
+    job.spec = replace(job.spec, max_cost_usd=cap)
     with pytest.raises(LauncherError, match="--max-cost"):
         job.run()
     assert_all_deleted(fake, 2)

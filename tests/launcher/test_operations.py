@@ -1,0 +1,102 @@
+"""Everyday operations against the local Linode API (real client, no hosts): `history` and `cost`
+from the state directory's records (totals equal the emulator's ledger), `ls` with run, price,
+lease and mode, `cleanup` sparing a leased run unless --all, `down` leaving other runs alive."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from typer.testing import CliRunner
+
+from launcher.cli import app
+from launcher.history import cost_report, history_rows, load_history
+from launcher.run.record import RunRecord
+from launcher.run.spec import TAG, new_run_id, run_label, run_tag
+from provision.cloud import InstanceRequest, LinodeCloud
+from tests.launcher.test_fault_matrix import make_run
+
+
+@pytest.fixture
+def env(fake_linode, tmp_path, monkeypatch):
+    monkeypatch.setenv("LINODE_API_URL", fake_linode.url)
+    monkeypatch.setenv("LINODE_TOKEN", fake_linode.master_token)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    return tmp_path / "xdg" / "juliafarm" / "runs"
+
+
+def cli(*args: str):
+    return CliRunner().invoke(app, list(args), catch_exceptions=False)
+
+
+def test_history_and_cost_come_from_the_state_directory_and_match_the_ledger(
+        fake_linode, tmp_path, env) -> None:
+    for nodes in (1, 2):
+        (tmp_path / f"r{nodes}").mkdir()
+        run = make_run(fake_linode, tmp_path / f"r{nodes}", "render", "none", nodes)
+        run.state_dir = env / run.run_id
+        run.run()
+    records = load_history(env)
+    assert [r.nodes for r in records] == [1, 2]
+    rows = history_rows(records)
+    assert all(r["status"] == "completed" and r["deleted"] is True for r in rows)
+    total = sum(c.cost_usd for c in cost_report(records))
+    assert total == pytest.approx(fake_linode.ledger.total_usd())
+    assert sum(c.node_hours for c in cost_report(records)) == 3
+    res = cli("history")
+    assert res.exit_code == 0 and all(r.run_id in res.stdout for r in records)
+    data = json.loads(cli("history", "--json").stdout)
+    assert [d["run_id"] for d in data] == [r.run_id for r in records]
+    cost = json.loads(cli("cost", "--json").stdout)
+    assert sum(c["cost_usd"] for c in cost) == pytest.approx(fake_linode.ledger.total_usd())
+    assert "total" in cli("cost").stdout
+
+
+def _instance(fake, run_id: str, region: str = "us-east"):
+    cloud = LinodeCloud(fake.master_token, fake.url, poll_interval_s=0.05, delete_timeout_s=10)
+    return cloud.create(InstanceRequest(run_label(run_id), "g6-dedicated-2", region,
+                                        "linode/debian12", "Pw-123456789-x!",
+                                        ("ssh-ed25519 AAAA",), (TAG, run_tag(run_id))))
+
+
+def _detached_record(state_root, run_id: str, iid: int) -> None:
+    deadline = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S UTC")
+    rec = RunRecord(run_id, "2026-11-30T00:00:00Z", {}, "dedicated-2", "g6-dedicated-2", 0.054,
+                    status="detached", instance_id=iid,
+                    lease={"deadline": deadline, "lease_s": 3600})
+    rec.save(state_root / run_id / "record.json")
+
+
+def test_ls_cleanup_spares_a_leased_run_and_down_takes_only_its_own(fake_linode, env) -> None:
+    fake = fake_linode
+    leased, orphan, other = new_run_id(), new_run_id(), new_run_id()
+    a = _instance(fake, leased)
+    b = _instance(fake, orphan, region="br-gru")
+    _instance(fake, other)
+    _detached_record(env, leased, a.id)
+    rows = {r["run_id"]: r for r in json.loads(cli("ls", "--json").stdout)}
+    assert rows[leased]["mode"] == "detached" and rows[leased]["lease_live"] is True
+    assert rows[orphan]["mode"] == "unknown" and rows[orphan]["price_hourly_usd"] == 0.076
+    assert "lease until" in cli("ls").stdout
+    # down: one run, the others untouched
+    res = cli("down", other, "--yes")
+    assert res.exit_code == 0, res.output
+    assert {i["id"] for i in fake.instances()} == {a.id, b.id}
+    # cleanup spares the leased (detached) run
+    res = cli("cleanup", "--yes")
+    assert res.exit_code == 0, res.output
+    assert "spared" in res.stdout and leased in res.stdout
+    assert {i["id"] for i in fake.instances()} == {a.id}
+    res = cli("cleanup", "--yes", "--all")
+    assert res.exit_code == 0, res.output
+    assert fake.instances() == [] and fake.ledger.running() == []
+
+
+def test_cleanup_older_than_spares_young_instances(fake_linode, env) -> None:
+    _instance(fake_linode, new_run_id())
+    res = cli("cleanup", "--yes", "--older-than", "2h")
+    assert res.exit_code == 0 and "younger than 2h" in res.stdout
+    assert len(fake_linode.instances()) == 1
+    assert cli("cleanup", "--yes").exit_code == 0
+    assert fake_linode.instances() == []
