@@ -304,6 +304,52 @@ def cost(
             typer.echo(line)
 
 
+@app.command()
+@user_errors
+def check(
+    live: Annotated[bool, typer.Option("--live", help="Also rent the cheapest Linode for a "
+                                       "minute: prove host key, ufw and key-only login, delete "
+                                       "it (about $0.01).")] = False,
+    region: Annotated[str | None, typer.Option("--region", help="Region for --live.")] = None,
+    image: Annotated[str, typer.Option("--image", help="Image for --live.")]
+    = "linode/debian12",
+    ssh_from: Annotated[str | None, typer.Option("--ssh-from", help="CIDR for the cloud "
+                                                 "firewall of --live (default: detected).")]
+    = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Rent without asking.")] = False,
+) -> None:
+    """Is this machine ready? Tools, token, API, scopes — one line each; --live: a real round
+    trip on the cheapest Linode. Exit 1 if anything is missing."""
+    from launcher.check import account_items, live_spec, local_items, run_live
+    from launcher.console import ConsoleHooks
+    from provision import firewall
+
+    cloud, problem = None, None
+    try:
+        cloud = _cloud()
+    except Exception as exc:  # noqa: BLE001 - reported as the token line
+        problem = " ".join(str(exc).split())
+    items = [*local_items(), *account_items(cloud, problem)]
+    for item in items:
+        typer.echo(item.line())
+    if not all(i.ok for i in items):
+        raise typer.Exit(1)
+    if not live:
+        typer.echo("ready (`launcher check --live` also proves a real server's lockdown)")
+        return
+    assert cloud is not None
+    sources = firewall.normalise_cidrs([ssh_from or firewall.detect_public_cidr()])
+    spec = live_spec(cloud, region or "us-east", image, sources, _state_root() / "check")
+    _confirm(f"rent {spec.plan.type_id} in {spec.regions[0]} at "
+             f"${spec.plan.in_region(spec.regions[0]).price_hourly_usd:.4f}/h for about a "
+             "minute (billed one hour) and delete it?", yes)
+    record, checked = run_live(cloud, spec, ConsoleHooks())
+    for item in checked:
+        typer.echo(item.line())
+    typer.echo(f"live check passed: instance {record.instance_id} deleted (confirmed), billed "
+               f"{record.billed_hours} h = ${record.cost_usd:.4f}")
+
+
 def _state_root() -> Path:
     from launcher.run.spec import default_state_dir
 

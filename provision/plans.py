@@ -74,6 +74,21 @@ def plans_from_types(types: Iterable[Mapping[str, Any]], source: str,
     return plans
 
 
+def cheapest_type(types: Iterable[Mapping[str, Any]], source: str) -> Plan:
+    """The cheapest type of any class (a nanode, usually) as a Plan: for `launcher check --live`,
+    which rents a machine only to prove the safety steps work."""
+    priced = [t for t in types if (t.get("price") or {}).get("hourly") is not None]
+    if not priced:
+        raise PlanError("the API lists no priced types")
+    t = min(priced, key=lambda t: (float(t["price"]["hourly"]), t["id"]))
+    price = t["price"]
+    return Plan(alias=t["id"], type_id=t["id"], vcpus=int(t["vcpus"]),
+                memory_mb=int(t["memory"]), price_hourly_usd=float(price["hourly"]),
+                price_monthly_usd=_opt_float(price.get("monthly")), source=source,
+                region_prices=tuple((rp["id"], float(rp["hourly"]), _opt_float(rp.get("monthly")))
+                                    for rp in t.get("region_prices") or ()))
+
+
 def offline_plans() -> list[Plan]:
     """The price snapshot shipped in provision/data (for dry runs and offline `launcher plans`)."""
     text = resources.files("provision").joinpath("data/linode-types.json").read_text("utf-8")

@@ -100,3 +100,22 @@ def test_cleanup_older_than_spares_young_instances(fake_linode, env) -> None:
     assert len(fake_linode.instances()) == 1
     assert cli("cleanup", "--yes").exit_code == 0
     assert fake_linode.instances() == []
+
+
+def test_check_says_each_item_in_one_line(fake_linode, env) -> None:
+    res = cli("check")
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    for name in ("ssh", "rsync", "ffmpeg", "token", "api", "scopes"):
+        assert any(line.startswith("ok ") and f" {name} " in f"{line} " for line in lines), name
+
+
+def test_check_names_what_is_missing(fake_linode, env, monkeypatch) -> None:
+    monkeypatch.setenv("LINODE_TOKEN", fake_linode.mint_token(scopes="linodes:read_write"))
+    res = cli("check")
+    assert res.exit_code == 1
+    assert any(line.startswith("NO ") and "scopes" in line for line in res.stdout.splitlines())
+    monkeypatch.delenv("LINODE_TOKEN")
+    monkeypatch.setenv("LINODE_TOKEN_FILE", "/nonexistent/token")
+    res = cli("check")
+    assert res.exit_code == 1 and "NO  token" in res.stdout
