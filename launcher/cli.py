@@ -9,16 +9,18 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 
 from launcher.config import RunConfig, merge
 from launcher.errors import ConfigError, Interrupted, LauncherError, Refused, exit_code_for
+from provision.bootstrap import DEPS_MODES
 from renderer.cli_common import (
     SceneArg,
     resolve_scene_path,
     scene_overrides,
+    tidy_help,
     version_option,
 )
 from renderer.scene import Overrides, Scene, load_scene
@@ -440,8 +442,10 @@ def run(
     keep_frames: Annotated[bool, typer.Option("--keep-frames", help="Also pull PNG frames.")]
     = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Rent without asking.")] = False,
-    deps: Annotated[str | None, typer.Option("--deps", help="auto | index | wheelhouse")]
-    = None,
+    deps: Annotated[Literal[DEPS_MODES] | None, typer.Option(  # type: ignore[valid-type]
+        "--deps",
+        help="How the server gets the renderer's packages: auto (index if reachable, else "
+        "wheels shipped from here), index, wheelhouse/wheels, none.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the server's output.")]
     = False,
     nodes: Annotated[int, typer.Option("--nodes", min=1, help="Render across N Linodes at once "
@@ -614,7 +618,7 @@ def estimate(
 
 def main() -> None:
     try:
-        app()
+        tidy_help(typer.main.get_command(app))(prog_name="launcher")
     except ConfigError as exc:  # pragma: no cover - raised outside commands only
         _say(f"error: {exc}")
         sys.exit(2)

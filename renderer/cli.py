@@ -13,6 +13,7 @@ from renderer.cli_common import (
     Workers,
     load,
     scene_overrides,
+    tidy_help,
     user_errors,
     version_option,
 )
@@ -22,6 +23,7 @@ from renderer.scene import Overrides, Scene
 app = typer.Typer(
     add_completion=True,
     no_args_is_help=False,
+    rich_markup_mode=None,  # plain help, as `launcher`'s: the same look, no type boxes
     help="Render Julia-set animations from a TOML scene, exactly and fast, on all cores.",
     pretty_exceptions_enable=False,
 )
@@ -144,7 +146,7 @@ from renderer import cli_explore, cli_shard  # noqa: F401,E402
 
 
 def main() -> None:
-    app()
+    tidy_help(typer.main.get_command(app))(prog_name="renderer")
 
 
 if __name__ == "__main__":

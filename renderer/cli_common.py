@@ -9,12 +9,12 @@ import sys
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, TypeVar, get_type_hints
+from typing import Annotated, Any, Literal, TypeVar, get_type_hints
 
 import typer
 
 from renderer.errors import RenderError
-from renderer.scene import Overrides, Scene, load_scene
+from renderer.scene import COLOUR_MODES, Overrides, Scene, load_scene
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,7 +48,10 @@ CImagIncrement = Annotated[
     typer.Option("--c-imag-increment", help="How far c.imag moves over the whole animation."),
 ]
 Colormap = Annotated[str | None, typer.Option("--colormap", help="Any matplotlib colormap.")]
-Mode = Annotated[str | None, typer.Option("--mode", help="Colouring: escape or smooth.")]
+Mode = Annotated[
+    Literal[COLOUR_MODES] | None,  # type: ignore[valid-type] - a choice: help lists them
+    typer.Option("--mode", help="Colouring."),
+]
 Supersample = Annotated[
     int | None, typer.Option("--supersample", help="k x k samples per pixel (1-4).")
 ]
@@ -110,6 +113,38 @@ def version_option(prog: str) -> Any:
 
     return typer.Option("--version", callback=show, is_eager=True,
                         help="Print the version and exit.")
+
+
+# Typer shows every value as its Python type ("<int range>", "<list[str]>"); users read
+# placeholders. A choice lists its choices.
+_PLACEHOLDERS = {"int": "N", "int range": "N", "float": "X", "float range": "X", "str": "TEXT",
+                 "path": "PATH", "file": "FILE", "directory": "DIR", "list[str]": "TEXT"}
+
+
+def tidy_help(command: Any) -> Any:
+    """Every option and argument of a Typer command tree gets a plain placeholder (N, TEXT,
+    PATH, [a|b|c]) instead of a Python type; flags get none. Returns the command."""
+    for param in getattr(command, "params", []):
+        if getattr(param, "is_flag", False) or getattr(param, "param_type_name", "") \
+                == "argument":
+            # Nothing beside a flag; an argument's placeholder is its name, and a required
+            # one is written bare in the usage line (Typer writes {RUN}).
+            param.display_type_rich = lambda ctx=None: None
+            if getattr(param, "required", False) and hasattr(param, "_usage_display_name"):
+                param._usage_display_name = (lambda p: lambda: str(p.display_name_raw))(param)
+        if getattr(param, "is_flag", False) or getattr(param, "metavar", None) is not None:
+            continue
+        desc = getattr(param, "type_descriptor", None)
+        if desc is not None and desc.is_choice:
+            param.metavar = "[" + "|".join(str(c) for c in desc.choices or ()) + "]"
+        elif getattr(param, "param_type_name", "") == "argument":
+            param.metavar = param.name.upper().removesuffix("_FILE").removesuffix("_ID")
+        elif hasattr(param, "display_type"):
+            shown = param.display_type(None).strip("<>")
+            param.metavar = _PLACEHOLDERS.get(shown, shown.upper())
+    for sub in getattr(command, "commands", {}).values():
+        tidy_help(sub)
+    return command
 
 
 def resolve_scene_path(path: Path | None) -> Path:

@@ -109,3 +109,17 @@ def test_version(tmp_path: Path) -> None:
                                "--version"], capture_output=True, text=True, timeout=120)
     assert launcher.returncode == 0
     assert launcher.stdout.strip() == f"launcher {version('juliafarm')}"
+
+
+@pytest.mark.parametrize(("prog", "command"), [
+    ("renderer", "render"), ("renderer", "window"), ("launcher", "run"), ("launcher", "attach"),
+    ("launcher", "estimate"), ("launcher", "cleanup"),
+])
+def test_help_has_placeholders_not_python_types(tmp_path: Path, prog: str,
+                                                command: str) -> None:
+    proc = subprocess.run([sys.executable, "-c", f"from {prog}.cli import main; main()",
+                           command, "--help"], capture_output=True, text=True, timeout=120,
+                          env={"COLUMNS": "100", "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    for noise in ("<bool>", "<int", "<float>", "<str>", "<path>", "<list", "{RUN}"):
+        assert noise not in proc.stdout, (noise, proc.stdout)
