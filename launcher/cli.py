@@ -352,6 +352,24 @@ def check(
                f"{record.billed_hours} h = ${record.cost_usd:.4f}")
 
 
+@app.command()
+@user_errors
+def logs(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="The run id, or the path of its "
+                                          "run record.")],
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the "
+                                         "render ends (a detached run: from its server).")]
+    = False,
+) -> None:
+    """The render output of a run, kept on this machine for every run (detached or not)."""
+    from launcher.run.logs import follow_detached, follow_local, print_log
+
+    if not follow:
+        print_log(run_id, _state_root(), typer.echo)
+    elif not follow_detached(run_id, _state_root(), typer.echo):
+        follow_local(run_id, _state_root(), typer.echo)
+
+
 def _state_root() -> Path:
     from launcher.run.spec import default_state_dir
 

@@ -453,9 +453,13 @@ class ClusterJob(Lifecycle):
 
         def on_segment(seg: NodeSegment) -> None:
             self.finished[seg.result.index] = seg
+            self.log.write(f"segment {seg.result.index} (frames {seg.result.first}.."
+                           f"{seg.result.stop - 1}) done on {seg.worker} in "
+                           f"{seg.result.total_s:.1f}s")
             frames = failover.frames_of(segments, self.finished, self._lost)
             self.record.frames_rendered = frames
             fps = frames / max(1e-6, time.monotonic() - started)
+            self.log.write(f"frame {frames}/{total}  {fps:.1f} fps")
             self.hooks.progress(frames, total, fps)
 
         passes: list[ClusterRun] = []

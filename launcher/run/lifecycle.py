@@ -36,6 +36,7 @@ from launcher.run.guards import RunFirewall, RunGuards
 from launcher.run.hooks import BestEffort, Hooks
 from launcher.run.record import STATE_RECORD, RunRecord
 from launcher.run.remote import RemoteLayout, parse_progress, stream
+from launcher.run.runlog import RunLog
 from launcher.run.signals import RunSignals, signals_raise
 from launcher.run.spec import (
     TAG,
@@ -119,6 +120,7 @@ class Lifecycle:
         self._created_at: float | None = None
         self._doing = "cleaning up"  # what cleanup is doing, for a second Ctrl-C
         self._signals: RunSignals | None = None
+        self._log: RunLog | None = None
 
     # ------------------------------------------------------------------ for subclasses
 
@@ -185,7 +187,15 @@ class Lifecycle:
                     raise
                 self.hooks.message(f"could not write the run record {path}: {one_line(exc)}")
 
+    @property
+    def log(self) -> RunLog:
+        """The render output kept here (state_dir may be set after construction: tests)."""
+        if self._log is None or self._log.path.parent != self.state_dir:
+            self._log = RunLog(self.state_dir)
+        return self._log
+
     def warn(self, text: str) -> None:
+        self.log.write(f"warning: {text}")
         with self._lock:
             self.record.warnings.append(text)
         self.hooks.message(f"warning: {text}")
@@ -279,6 +289,12 @@ class Lifecycle:
             else "failed"
         self.record.error = one_line(exc)
         self.save()
+        tail = self.log.tail(5)
+        if tail:
+            self.hooks.message(f"the render's last lines ({self.log.path}, also `launcher logs "
+                               f"{self.run_id}`):")
+            for line in tail:
+                self.hooks.message(f"  | {line}")
         if any(n.host is not None for n in self.nodes):
             self._doing = "saving the finished segments (up to 2 min), then deleting"
             try:
@@ -503,6 +519,7 @@ class Lifecycle:
         def on_line(line: str) -> None:
             if line.strip():
                 last[0] = line.strip()
+            self.log.write(line)
             self.hooks.render_line(line)
             p = parse_progress(line)
             if p is not None:

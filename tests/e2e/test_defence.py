@@ -230,3 +230,6 @@ def test_detach_then_attach(fake_linode_hosts, tmp_path) -> None:
     again = subprocess.run(_launcher("attach", run_id), env=env, capture_output=True,
                            text=True, timeout=120, stdin=subprocess.DEVNULL)
     assert again.returncode != 0 and "not a detached run" in again.stderr
+    kept = subprocess.run(_launcher("logs", run_id), env=env, capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL)
+    assert kept.returncode == 0 and "frame 40/40" in kept.stdout, kept.stdout[-2000:]

@@ -490,6 +490,12 @@ def test_two_nodes_detach_then_attach(fake_linode_hosts, tmp_path) -> None:
     record = json.loads(next((out / "runs").glob("*.json")).read_text())
     assert record["status"] == "detached" and record["detached"]["cluster"]
     assert all(i["lease"]["deadline"] for i in record["instances"])
+    # The driver's output, followed from node 1 to its end (read only: the leases run on).
+    followed = subprocess.run(_launcher("logs", run_id, "--follow"), env=env,
+                              capture_output=True, text=True, timeout=1800,
+                              stdin=subprocess.DEVNULL)
+    assert followed.returncode == 0, followed.stdout[-2000:] + followed.stderr
+    assert "frame 40/40" in followed.stdout and "rendered 4 segments" in followed.stdout
     attached = subprocess.run(_launcher("attach", run_id), env=env, capture_output=True,
                               text=True, timeout=1800, stdin=subprocess.DEVNULL)
     alog = attached.stdout + attached.stderr
@@ -501,3 +507,6 @@ def test_two_nodes_detach_then_attach(fake_linode_hosts, tmp_path) -> None:
     assert all(t.revoked for t in fake.tokens() if t.label == f"juliafarm-lease-{run_id}")
     assert fake.firewalls() == []
     assert_all_deleted(fake, 2)
+    kept = subprocess.run(_launcher("logs", run_id), env=env, capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL)
+    assert kept.returncode == 0 and "frame 40/40" in kept.stdout

@@ -364,3 +364,29 @@ def test_root_passwords_are_strong_and_random() -> None:
     a, b = random_root_password(), random_root_password()
     assert a != b and 11 <= len(a) <= 128
     assert any(c.isupper() for c in a) and any(c.isdigit() for c in a)
+
+
+class Said(Hooks):
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def message(self, text: str) -> None:
+        self.lines.append(text)
+
+
+def test_a_failed_run_shows_the_last_lines_of_its_render_log(spec, tmp_path, monkeypatch) -> None:
+    def render_then_fail(self):
+        for k in range(8):
+            self.log.write(f"frame {k}/10  1.0 fps")
+        self.log.write("Traceback: the renderer fell over")
+        raise LauncherError("render failed on the server (exit 1)")
+
+    _after_create(monkeypatch, render_then_fail)
+    hooks = Said()
+    job = _job(spec, MemoryCloud(), tmp_path, hooks=hooks)
+    with pytest.raises(LauncherError):
+        job.run()
+    text = "\n".join(hooks.lines)
+    assert "the render's last lines" in text and str(job.log.path) in text
+    assert "Traceback: the renderer fell over" in text and "frame 7/10" in text
+    assert "frame 2/10" not in text  # the last five only

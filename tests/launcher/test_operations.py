@@ -119,3 +119,31 @@ def test_check_names_what_is_missing(fake_linode, env, monkeypatch) -> None:
     monkeypatch.setenv("LINODE_TOKEN_FILE", "/nonexistent/token")
     res = cli("check")
     assert res.exit_code == 1 and "NO  token" in res.stdout
+
+
+def test_logs_prints_and_follows_the_kept_render_output(env, tmp_path) -> None:
+    import threading
+    import time as _time
+
+    from launcher.run.runlog import RunLog
+
+    run_id = new_run_id()
+    state = env / run_id
+    rec = RunRecord(run_id, "2026-11-30T00:00:00Z", {}, "dedicated-2", "g6-dedicated-2", 0.054,
+                    status="rendering")
+    rec.save(state / "record.json")
+    log = RunLog(state)
+    log.write("frame 1/4  1.0 fps")
+    res = cli("logs", run_id)
+    assert res.exit_code == 0 and "frame 1/4" in res.stdout
+
+    def finish() -> None:
+        _time.sleep(0.6)
+        log.write("frame 4/4  1.0 fps")
+        rec.status = "completed"
+        rec.save(state / "record.json")
+
+    threading.Thread(target=finish).start()
+    res = cli("logs", run_id, "--follow")
+    assert res.exit_code == 0 and "frame 4/4" in res.stdout
+    assert cli("logs", "no-such-run").exit_code == 1
