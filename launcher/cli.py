@@ -70,7 +70,8 @@ def user_errors(func: F) -> F:
             if code is None:
                 raise
             _debug_reraise()
-            _say(f"error: {exc}" if code == 4 else f"error: {' '.join(str(exc).split())}")
+            keep_lines = code == 4 or getattr(exc, "multiline", False)
+            _say(f"error: {exc}" if keep_lines else f"error: {' '.join(str(exc).split())}")
             raise typer.Exit(code) from None
 
     return wrapper  # type: ignore[return-value]
@@ -136,39 +137,53 @@ def plans(
     = False,
 ) -> None:
     """List the dedicated-CPU plans with vCPUs, memory and price."""
-    from provision.plans import SOURCE_SNAPSHOT, offline_plans
+    from provision.plans import offline_plans
 
     if offline:
-        plan_list = offline_plans()
+        plan_list, said = offline_plans(), f"the {offline_plans()[0].snapshot_date} snapshot"
     else:
-        plan_list = _plans_online_or_snapshot()
-    src = plan_list[0].source if plan_list else "?"
-    note = f" (snapshot of {plan_list[0].snapshot_date})" if src == SOURCE_SNAPSHOT else ""
+        source = _price_source(announce=False)
+        plan_list, said = source.plans, source.said
     typer.echo(f"{'plan':<14}{'type':<20}{'vCPUs':>6}{'memory':>10}{'$/hour':>9}{'$/month':>9}")
     for p in plan_list:
         monthly = f"{p.price_monthly_usd:.0f}" if p.price_monthly_usd is not None else "-"
         typer.echo(f"{p.alias:<14}{p.type_id:<20}{p.vcpus:>6}{p.memory_mb // 1024:>8}GB"
                    f"{p.price_hourly_usd:>9.3f}{monthly:>9}")
-    typer.echo(f"prices from the {src}{note}")
+    typer.echo(f"prices: {said} (some regions price higher: br-gru, id-cgk)")
+
+
+def _price_source(announce: bool = True) -> Any:
+    """Plans and where their prices come from: live (no token needed), cached, or the
+    snapshot; says which on stderr unless they are live."""
+    from provision.plans import current_plans, default_cache_path
+    from provision.retry import RetryPolicy
+
+    cloud = _cloud(require_token=False, quick=True)
+    cloud.policy = RetryPolicy(attempts=1)  # one try: the cache or the snapshot are right here
+    source = current_plans(cloud.types, default_cache_path())
+    if announce and not source.live:
+        _say(f"prices: {source.said}")
+    return source
 
 
 def _plans_online_or_snapshot() -> list[Any]:
-    from provision.plans import offline_plans, plans_from_api
-
-    if _token_or_none() is None:  # no account configured: no network, the snapshot
-        return list(offline_plans())
-    try:
-        return list(plans_from_api(_cloud(require_token=False)))
-    except Exception:  # noqa: BLE001 - an offline laptop still gets the snapshot
-        return list(offline_plans())
+    return list(_price_source().plans)
 
 
-def _cloud(require_token: bool = True) -> Any:
+def _cloud(require_token: bool = True, quick: bool = False) -> Any:
+    """The API client. quick: read-only commands fail in seconds (short timeouts, few retries);
+    without a token, only the public endpoints (plans, regions) answer."""
     from provision.cloud import LinodeCloud
+    from provision.retry import DEFAULT_POLICY, QUICK_POLICY
     from provision.token import api_base_url, load_token
 
     token = load_token() if require_token else _token_or_none()
-    return LinodeCloud(token or "public", base_url=api_base_url(os.environ))
+    cloud = LinodeCloud(token, base_url=api_base_url(os.environ),
+                        policy=QUICK_POLICY if quick else DEFAULT_POLICY,
+                        request_timeout_s=5.0 if quick else 30.0,
+                        connect_timeout_s=2.0 if quick else 10.0)
+    cloud.on_retry = lambda text: _say(f"    {text}")
+    return cloud
 
 
 def _token_or_none() -> str | None:
@@ -190,7 +205,7 @@ def list_instances(
     """List instances tagged juliafarm: run, plan, $/h, age, cost so far, lease, mode."""
     from launcher.inventory import inventory, inventory_lines
 
-    rows = inventory(_cloud(), _state_root())
+    rows = inventory(_cloud(quick=True), _state_root())
     if as_json:
         typer.echo(json.dumps([asdict(r) for r in rows], indent=2))
     elif not rows:
@@ -484,9 +499,14 @@ def run(
         image=image, max_cost_usd=max_cost, max_lifetime=max_lifetime,
         output_dir=str(output) if output else None, deps=deps,
     )
-    cloud = _cloud()
+    # A dry run needs no account: it prices from the public plans and skips the token checks.
+    account = not dry_run or _token_or_none() is not None
+    cloud = _cloud(require_token=account, quick=dry_run)
     checked = preflight(scene, cfg, cloud, cloud_firewall=not no_cloud_firewall,
-                        ssh_from=ssh_from)
+                        ssh_from=ssh_from, account=account,
+                        plans=None if account else _price_source().plans)
+    for note in checked.notes:
+        _say(f"note: {note}")
     spec = build_spec(scene, resolve_scene_path(config), cfg, checked, _override_args(ov),
                       keep_frames=keep_frames, detach=detach)
     hooks = ConsoleHooks(verbose=verbose)

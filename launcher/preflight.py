@@ -31,16 +31,30 @@ class Checked:
     estimate_total_s: float | None = None  # for the default lease length
     ssh_from: tuple[str, ...] | None = None  # cloud firewall sources; None: no cloud firewall
     user_data_ok: bool = False  # image and regions take the host key through user_data
+    notes: tuple[str, ...] = ()  # what a dry run without an account or network could not check
 
 
 class PreflightFailed(LauncherError):  # noqa: N818
+    """Every problem found, one per line (the CLI prints the message as it is)."""
+
     exit_code = 2
+    multiline = True
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        text = problems[0] if len(problems) == 1 else \
+            f"{len(problems)} problems:\n" + "\n".join(f"  - {p}" for p in problems)
+        super().__init__(text)
 
 
 def preflight(scene: Scene, cfg: RunConfig, cloud: Any, *, cloud_firewall: bool = False,
-              ssh_from: str | None = None) -> Checked:
+              ssh_from: str | None = None, account: bool = True,
+              plans: list[Plan] | None = None) -> Checked:
     """Validate everything; raise PreflightFailed listing every problem, one per line.
-    With `cloud_firewall`, the SSH source is `ssh_from` or this machine's detected address."""
+    With `cloud_firewall`, the SSH source is `ssh_from` or this machine's detected address.
+    account=False (a dry run without a token): the token is not checked, `plans` price it, and
+    what needs the network but cannot reach it becomes a note instead of a problem."""
+    notes: list[str] = []
     from provision import firewall, hostkey, tokens
     from provision.sync import upload_size
 
@@ -67,31 +81,39 @@ def preflight(scene: Scene, cfg: RunConfig, cloud: Any, *, cloud_firewall: bool 
         except ValueError as exc:
             problems.append(f"--ssh-from: {exc}")
         except ProvisionError as exc:
-            problems.append(str(exc))
+            (problems if account else notes).append(" ".join(str(exc).split()))
     plan: Plan | None = None
     region = cfg.regions[0]
     user_data_ok = False
     try:
-        cloud.check_access()
-        scopes = str(getattr(cloud, "last_headers", {}).get("X-OAuth-Scopes", "*"))
-        missing = tokens.missing_scopes(scopes, tokens=True, firewall=cloud_firewall)
-        if missing:
-            problems.append("the Linode API token lacks " + ", ".join(missing))
-        plan = resolve_plan(cfg.plan, plans_from_api(cloud))
-        offered = [r for r in cfg.regions if cloud.region_offers(r, plan.type_id)]
+        if account:
+            cloud.check_access()
+            scopes = str(getattr(cloud, "last_headers", {}).get("X-OAuth-Scopes", "*"))
+            missing = tokens.missing_scopes(scopes, tokens=True, firewall=cloud_firewall)
+            if missing:
+                problems.append("the Linode API token lacks " + ", ".join(missing))
+        else:
+            notes.append("no Linode API token: its checks are skipped (a real run needs one)")
+        plan = resolve_plan(cfg.plan, plans if plans is not None else plans_from_api(cloud))
+        try:
+            offered = [r for r in cfg.regions if cloud.region_offers(r, plan.type_id)]
+            user_data_ok = hostkey.user_data_supported(cloud, cfg.image, cfg.regions)
+        except ProvisionError as exc:
+            if account:
+                raise
+            offered = list(cfg.regions)
+            notes.append(f"regions not checked ({' '.join(str(exc).split())})")
         if not offered:
             problems.append(f"plan {plan.type_id} is not offered in {', '.join(cfg.regions)}")
         else:
             region = offered[0]
-        user_data_ok = hostkey.user_data_supported(cloud, cfg.image, cfg.regions)
     except (ProvisionError, ConfigError) as exc:
         problems.append(" ".join(str(exc).split()))
     if problems or plan is None:
-        raise PreflightFailed("; ".join(problems) if len(problems) == 1
-                              else f"{len(problems)} problems: " + " | ".join(problems))
+        raise PreflightFailed(problems or ["no plan could be resolved"])
     line, total_s = _estimate(scene, plan.in_region(region), cfg, size)
     return Checked(plan, region, upload_dir, exclude_file, size, line, total_s, sources,
-                   user_data_ok)
+                   user_data_ok, tuple(notes))
 
 
 def _estimate(scene: Scene, plan: Plan, cfg: RunConfig, upload_bytes: int

@@ -96,15 +96,21 @@ class Cloud(Protocol):
 
 
 class _TimeoutAdapter(HTTPAdapter):
-    """Every request gets a timeout (linode_api4 sets none) and no hidden urllib3 retries."""
+    """Every request gets a timeout (linode_api4 sets none) and no hidden urllib3 retries;
+    an anonymous client sends no Authorization header (the public endpoints need none)."""
 
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(self, timeout_s: float, anonymous: bool = False,
+                 connect_timeout_s: float | None = None) -> None:
         super().__init__(max_retries=0)
-        self.timeout_s = timeout_s
+        # (connect, read): an unroutable address fails in connect_timeout_s, not timeout_s.
+        self.timeout_s = (connect_timeout_s or timeout_s, timeout_s)
+        self.anonymous = anonymous
 
     def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout_s
+        if self.anonymous:
+            request.headers.pop("Authorization", None)
         return super().send(request, **kwargs)
 
 
@@ -113,11 +119,12 @@ class LinodeCloud:
 
     def __init__(
         self,
-        token: str,
+        token: str | None,
         base_url: str = DEFAULT_API_URL,
         *,
         policy: RetryPolicy = DEFAULT_POLICY,
         request_timeout_s: float = 30.0,
+        connect_timeout_s: float | None = None,
         poll_interval_s: float = 3.0,
         delete_timeout_s: float = 180.0,
         sleep: Callable[[float], None] = time.sleep,
@@ -125,13 +132,16 @@ class LinodeCloud:
         self.base_url = base_url.rstrip("/")
         # retry=False: the SDK would otherwise retry a create POST blindly (duplicates); ours
         # looks the label up first.
-        self.client = LinodeClient(token, base_url=self.base_url, retry=False,
+        # token None: the public endpoints only (plans, regions) — planning without an account.
+        self.client = LinodeClient(token or "anonymous", base_url=self.base_url, retry=False,
                                    user_agent="juliafarm")
-        adapter = _TimeoutAdapter(request_timeout_s)
+        adapter = _TimeoutAdapter(request_timeout_s, anonymous=token is None,
+                                  connect_timeout_s=connect_timeout_s)
         self.client.session.mount("http://", adapter)
         self.client.session.mount("https://", adapter)
         self.client.session.hooks["response"].append(self._remember)
         self.last_headers: Mapping[str, str] = {}
+        self.on_retry: Callable[[str], None] | None = None  # told of each retry (the CLI)
         self.policy = policy
         self.poll_interval_s = poll_interval_s
         self.delete_timeout_s = delete_timeout_s
@@ -145,7 +155,8 @@ class LinodeCloud:
 
     def _call(self, fn: Callable[[], Any], what: str, **kw: Any) -> Any:
         try:
-            return call_with_retry(fn, what, self.policy, sleep=self._sleep, **kw)
+            return call_with_retry(fn, what, self.policy, sleep=self._sleep,
+                                   on_retry=self.on_retry, **kw)
         except ApiError as exc:
             raise _translate(exc, what) from None
 
@@ -224,8 +235,10 @@ class LinodeCloud:
                                  "(grant add_linodes in Cloud Manager)")
 
     def image(self, image_id: str) -> dict[str, Any] | None:
-        """GET /images/{id}, or None if the API does not know it."""
-        return self._get_or_none(f"/images/{image_id}", f"look up image {image_id}")
+        """The image from GET /images (public without a token: planning needs no account), or
+        None if the API does not list it."""
+        found = self._call(lambda: fetch_all(self.client, "/images"), "list images")
+        return next((i for i in found if i.get("id") == image_id), None)
 
     def region(self, region_id: str) -> dict[str, Any] | None:
         """GET /regions/{id}, or None if the API does not know it."""

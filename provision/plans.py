@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from provision.errors import PlanError
 
 SOURCE_API = "api"
 SOURCE_SNAPSHOT = "offline snapshot"
+SOURCE_CACHE = "cached api prices"
 # Dedicated-CPU classes and the alias prefix each gets; "premium" is dedicated CPU on newer AMD.
 CLASS_PREFIX = {"dedicated": "dedicated", "premium": "premium"}
 # For dedicated-N, prefer the classic g6 generation (the price list users know), then newer ones.
@@ -87,6 +91,67 @@ def cheapest_type(types: Iterable[Mapping[str, Any]], source: str) -> Plan:
                 price_monthly_usd=_opt_float(price.get("monthly")), source=source,
                 region_prices=tuple((rp["id"], float(rp["hourly"]), _opt_float(rp.get("monthly")))
                                     for rp in t.get("region_prices") or ()))
+
+
+@dataclass(frozen=True)
+class PriceSource:
+    """The plans to price a run with, and where their prices came from, said for the user."""
+
+    plans: list[Plan]
+    said: str   # e.g. "live prices from the API" or "the 2024-07-19 snapshot (…)"
+    live: bool
+
+
+def current_plans(fetch_types: Callable[[], list[dict[str, Any]]], cache_path: Path,
+                  now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> PriceSource:
+    """Live prices (GET /linode/types needs no token), kept in `cache_path`; when the API does
+    not answer, the cached ones with their age; else the shipped snapshot. Never raises for the
+    network: planning works offline."""
+    try:
+        raw = fetch_types()
+        plans = plans_from_types(raw, SOURCE_API)
+        if not plans:
+            raise PlanError("the API lists no dedicated-CPU plans")
+        _write_cache(cache_path, raw, now())
+        return PriceSource(plans, "live prices from the API", True)
+    except Exception as exc:  # noqa: BLE001 - offline is a normal way to plan
+        why = " ".join(str(exc).split())[:120]
+    cached = _read_cache(cache_path)
+    if cached is not None:
+        fetched, raw = cached
+        age_h = max(0.0, (now() - fetched).total_seconds() / 3600)
+        day = fetched.strftime("%Y-%m-%d %H:%M UTC")
+        plans = plans_from_types(raw, SOURCE_CACHE, fetched.strftime("%Y-%m-%d"))
+        if plans:
+            return PriceSource(plans, f"cached live prices of {day} ({age_h:.0f} h old; the "
+                                      f"API did not answer: {why})", False)
+    snap = offline_plans()
+    date = snap[0].snapshot_date if snap else "?"
+    return PriceSource(snap, f"the {date} snapshot (the API did not answer: {why})", False)
+
+
+def _write_cache(path: Path, raw: list[dict[str, Any]], when: datetime) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".part")
+        tmp.write_text(json.dumps({"fetched_at": when.isoformat(), "data": raw}),
+                       encoding="utf-8")
+        tmp.replace(path)
+    except OSError:
+        pass  # a cache that cannot be written only means no cached prices offline
+
+
+def _read_cache(path: Path) -> tuple[datetime, list[dict[str, Any]]] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return datetime.fromisoformat(data["fetched_at"]), list(data["data"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def default_cache_path() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "juliafarm" / "linode-types.json"
 
 
 def offline_plans() -> list[Plan]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ class RetryPolicy:
 
 
 DEFAULT_POLICY = RetryPolicy()
+# Read-only commands (plans, estimate, a dry run, ls): fail in seconds, not minutes.
+QUICK_POLICY = RetryPolicy(attempts=2, base_delay_s=0.5, max_delay_s=1.0, total_sleep_s=2.0)
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -71,10 +74,22 @@ def retry_after_s(exc: BaseException, now_epoch: float | None = None) -> float |
 
 
 def describe(exc: BaseException) -> str:
-    """One line for the user (ApiError text holds method, path, status and reasons; no token)."""
+    """One line for the user (ApiError text holds method, path, status and reasons; no token).
+    Network failures say what happened in a few words, not urllib3's 200 characters."""
     if isinstance(exc, ApiError):
         return " ".join(str(exc).split())
+    if isinstance(exc, requests.Timeout):
+        return "the API did not answer in time"
+    if isinstance(exc, requests.ConnectionError):
+        m = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", str(exc))
+        return f"cannot reach the API ({m.group(1).strip() if m else 'connection failed'})"
     return f"{exc.__class__.__name__}: {' '.join(str(exc).split())[:200]}"
+
+
+def _short(exc: BaseException) -> str:
+    if isinstance(exc, ApiError):
+        return f"API {exc.status}"
+    return describe(exc)
 
 
 def call_with_retry(
@@ -83,6 +98,7 @@ def call_with_retry(
     policy: RetryPolicy = DEFAULT_POLICY,
     *,
     before_retry: Callable[[BaseException], T | None] | None = None,
+    on_retry: Callable[[str], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     rng: Callable[[], float] = random.random,
 ) -> T:
@@ -96,7 +112,8 @@ def call_with_retry(
             if not is_transient(exc):
                 raise
             if attempt == policy.attempts:
-                raise CloudError(f"{what} failed after {attempt} attempts: {describe(exc)}") \
+                raise CloudError(f"{what} failed after {attempt} attempt"
+                                 f"{'s' if attempt > 1 else ''}: {describe(exc)}") \
                     from None
             asked = retry_after_s(exc)
             if asked is not None and asked > 0:
@@ -108,6 +125,9 @@ def call_with_retry(
                 raise CloudError(f"{what} still failing after {attempt} attempts and {slept:.0f} s "
                                  f"(server asks to wait {delay:.0f} s more): {describe(exc)}") \
                     from None
+            if on_retry is not None:  # retries are visible: "API 503, retry 2/6 in 4 s"
+                on_retry(f"{what}: {_short(exc)}, retry {attempt + 1}/{policy.attempts} in "
+                         f"{delay:.1f} s")
             sleep(delay)
             slept += delay
             if before_retry is not None:

@@ -50,7 +50,9 @@ FILTERABLE = {
     "images": {"id", "label", "vendor", "is_public", "deprecated"},
     "regions": {"id", "country", "status"},
 }
-PUBLIC_GETS = (re.compile(r"linode/types(/[^/]+)?"), re.compile(r"regions(/[^/]+)?"))
+# GET /images without a token lists the public (linode/…) images (shared/linode-api/README.md).
+PUBLIC_GETS = (re.compile(r"linode/types(/[^/]+)?"), re.compile(r"regions(/[^/]+)?"),
+               re.compile(r"images"))
 # Which OAuth scope group guards which path (for minted, scoped tokens).
 SCOPE_OF = (("linode/", "linodes"), ("networking/firewalls", "firewall"),
             ("account/events", "events"), ("account", "account"), ("tags", "linodes"),

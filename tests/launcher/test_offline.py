@@ -1,0 +1,92 @@
+"""Planning without an account or a network: `plans`, `estimate` and `run --dry-run` answer in
+seconds from the public endpoints, then cached live prices, then the snapshot, and say which;
+`ls` fails fast in one line. The real CLI in a subprocess; "offline" is a closed local port."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_launcher_run import SCENE
+
+OFFLINE = "http://127.0.0.1:9/v4"  # discard port: nothing listens, connections are refused
+
+
+def launcher(tmp: Path, api: str, *args: str, token: str | None = None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LINODE")}
+    env.update(LINODE_API_URL=api, LINODE_TOKEN_FILE=str(tmp / "no-token"),
+               XDG_CACHE_HOME=str(tmp / "cache"), XDG_STATE_HOME=str(tmp / "state"))
+    if token:
+        env["LINODE_TOKEN"] = token
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", "from launcher.cli import main; main()", *args],
+                          env=env, capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL, cwd=tmp)
+    return proc, time.monotonic() - t0
+
+
+@pytest.fixture
+def scene(tmp_path: Path) -> Path:
+    p = tmp_path / "tiny.toml"
+    p.write_text(SCENE.format(frames=12))
+    return p
+
+
+def test_plans_offline_say_snapshot_then_cached_live_prices(tmp_path, fake_linode) -> None:
+    proc, took = launcher(tmp_path, OFFLINE, "plans")
+    assert proc.returncode == 0 and took < 5, proc.stderr
+    assert "prices: the 2024-07-19 snapshot (the API did not answer" in proc.stdout
+    proc, _ = launcher(tmp_path, fake_linode.url, "plans")  # no token: the public endpoint
+    assert proc.returncode == 0 and "prices: live prices from the API" in proc.stdout
+    proc, took = launcher(tmp_path, OFFLINE, "plans")
+    assert proc.returncode == 0 and took < 5
+    assert "prices: cached live prices of " in proc.stdout and "h old" in proc.stdout
+
+
+def test_estimate_and_dry_run_work_offline_without_a_token(tmp_path, scene) -> None:
+    proc, took = launcher(tmp_path, OFFLINE, "estimate", str(scene), "--plan", "dedicated-4")
+    assert proc.returncode == 0 and took < 5, proc.stderr
+    assert "snapshot" in proc.stdout + proc.stderr
+    proc, took = launcher(tmp_path, OFFLINE, "run", str(scene), "--dry-run",
+                          "--ssh-from", "198.51.100.7/32")
+    assert proc.returncode == 0 and took < 5, proc.stderr
+    assert "nothing was created" in proc.stdout
+    assert "no Linode API token: its checks are skipped" in proc.stderr
+    assert "snapshot" in proc.stderr
+
+
+def test_dry_run_without_a_token_uses_the_public_endpoints(tmp_path, scene,
+                                                          fake_linode) -> None:
+    proc, _ = launcher(tmp_path, fake_linode.url, "run", str(scene), "--dry-run",
+                       "--region", "br-gru", "--plan", "dedicated-2",
+                       "--ssh-from", "198.51.100.7/32")
+    assert proc.returncode == 0, proc.stderr
+    assert "regions not checked" not in proc.stderr  # GET /regions needs no token
+    assert "at $0.076/h in br-gru" in proc.stderr  # the region's own price, live
+    assert fake_linode.instances() == [] and fake_linode.ledger.entries() == []
+
+
+def test_ls_offline_fails_fast_in_one_line(tmp_path) -> None:
+    proc, took = launcher(tmp_path, OFFLINE, "ls", token="tok")
+    assert proc.returncode == 1 and took < 10
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and len(errors[0]) < 160, proc.stderr
+    assert "cannot reach the API" in errors[0]
+
+
+def test_every_preflight_problem_on_its_own_line(tmp_path, fake_linode) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(SCENE.format(frames=12).replace('path = "tiny.mp4"', 'path = "/abs/x.mp4"'))
+    proc, _ = launcher(tmp_path, fake_linode.url, "run", str(bad), "--dry-run", "--plan",
+                       "dedicated-3", "--ssh-from", "198.51.100.7/32",
+                       token=fake_linode.master_token)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert "error: 2 problems:" in lines
+    assert any(line.startswith("  - output.path") for line in lines)
+    assert any(line.startswith("  - unknown plan 'dedicated-3'") for line in lines)
