@@ -33,7 +33,7 @@ class Item:
     detail: str
 
     def line(self) -> str:
-        return f"{'ok ' if self.ok else 'NO '} {self.name:<14}{self.detail}"
+        return f"{'ok ' if self.ok else 'NO '} {self.name:<16}{self.detail}"
 
 
 def local_items() -> list[Item]:

@@ -15,6 +15,7 @@ import typer
 
 from launcher.config import RunConfig, merge
 from launcher.errors import ConfigError, Interrupted, LauncherError, Refused, exit_code_for
+from provision import billing
 from provision.bootstrap import DEPS_MODES
 from renderer.cli_common import (
     SceneArg,
@@ -358,7 +359,8 @@ def check(
     sources = firewall.normalise_cidrs([ssh_from or firewall.detect_public_cidr()])
     spec = live_spec(cloud, region or "us-east", image, sources, _state_root() / "check")
     _confirm(f"rent {spec.plan.type_id} in {spec.regions[0]} at "
-             f"${spec.plan.in_region(spec.regions[0]).price_hourly_usd:.4f}/h for about a "
+             f"{billing.fmt_hourly(spec.plan.in_region(spec.regions[0]).price_hourly_usd)}/h "
+             "for about a "
              "minute (billed one hour) and delete it?", yes)
     record, checked = run_live(cloud, spec, ConsoleHooks())
     for item in checked:
@@ -608,7 +610,7 @@ def _show_plan(scene: Scene, cfg: RunConfig, checked: Any) -> None:
     p = checked.plan.in_region(checked.region)  # the region's own price, where it has one
     typer.echo(
         f"plan {p.alias} = {p.type_id} ({p.vcpus} vCPUs, {p.memory_mb // 1024} GB) at "
-        f"${p.price_hourly_usd:.3f}/h in {checked.region} (prices: {p.source}), "
+        f"{billing.fmt_hourly(p.price_hourly_usd)}/h in {checked.region} (prices: {p.source}), "
         f"image {cfg.image}", err=True)
     typer.echo(f"scene {scene.frames} frames of {scene.width}x{scene.height}, "
                f"upload {checked.upload_bytes / 1e6:.1f} MB after exclude.txt", err=True)

@@ -29,3 +29,8 @@ def cost_usd(plan: Priced, lifetime_s: float) -> float:
         return hours * hourly
     full_months, rest_h = divmod(hours, HOURS_PER_MONTH)
     return full_months * monthly + min(rest_h * hourly, monthly)
+
+
+def fmt_hourly(price_usd: float) -> str:
+    """A price per hour as people read it: $1.296, and $0.0075 for the cheapest types."""
+    return f"${price_usd:.3f}" if price_usd >= 0.01 or price_usd == 0 else f"${price_usd:.4f}"

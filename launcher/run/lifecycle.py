@@ -379,7 +379,7 @@ class Lifecycle:
         self.hooks.created(info)
         price = self.spec.plan.in_region(info.region).price_hourly_usd
         self.hooks.message(f"{self._prefix(node)}created instance {info.id} ({info.type_id}) "
-                           f"in {info.region} at ${price:.3f}/h")
+                           f"in {info.region} at {billing.fmt_hourly(price)}/h")
 
     def _guards_for(self, node: Node) -> RunGuards:
         """Each node its own host key and lease watchdog (it deletes its own instance); the
@@ -621,7 +621,7 @@ class Lifecycle:
             state = "deleted" if deleted else "NOT confirmed deleted:"
             self.hooks.message(f"{entry['node'] + ': ' if len(self.nodes) > 1 else ''}{state} "
                                f"instance {iid}; billed {entry['billed_hours']} h x "
-                               f"${plan.price_hourly_usd:.3f} = ${cost:.2f}")
+                               f"{billing.fmt_hourly(plan.price_hourly_usd)} = ${cost:.2f}")
         self.record.price_hourly_usd = self.priced_plan.price_hourly_usd
         self.record.lifetime_s = round(longest, 1)
         self.record.billed_hours = total_hours  # node-hours: every node bills its own hours
