@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import typer
 
 from launcher.config import RunConfig, merge
-from launcher.errors import ConfigError, Interrupted, LauncherError, Refused, exit_code_for
+from launcher.errors import ConfigError, Interrupted, Refused, exit_code_for
 from provision import billing
 from provision.bootstrap import DEPS_MODES
 from renderer.cli_common import (
@@ -228,63 +228,30 @@ def cleanup(
     """Delete what killed launchers left: instances tagged juliafarm (sparing runs with a live
     lease unless --all), then the runs' cloud firewalls and lease tokens once nothing needs
     them."""
+    from launcher.cleanup import carry_out, plan_cleanup, revoke_all_lease_tokens
     from launcher.config import parse_duration_s
-    from launcher.inventory import inventory
-    from launcher.run.down import take_down
-    from provision import firewall
 
     min_age_s = parse_duration_s(older_than, "--older-than") if older_than else 0.0
     cloud = _cloud()
-    rows = inventory(cloud, _state_root())
-    doomed, spared = [], []
-    for row in rows:
-        if row.age_s < min_age_s:
-            spared.append(f"{row.id} ({row.label}): younger than {older_than}")
-        elif row.lease_live and not all_runs:
-            spared.append(f"{row.id} ({row.label}): run {row.run_id} has a live lease until "
-                          f"{row.lease_deadline} (`launcher down {row.run_id}` or --all)")
-        else:
-            doomed.append(row)
-    runs = sorted({r.run_id for r in doomed if r.run_id})
-    orphan_fw = [f for f in firewall.run_firewalls(cloud)
-                 if not any(r.run_id and r.run_id in f.get("label", "") for r in rows)]
-    for line in spared:
+    plan = plan_cleanup(cloud, _state_root(), all_runs=all_runs, min_age_s=min_age_s,
+                        older_than=older_than)
+    for line in plan.spared:
         typer.echo(f"spared {line}")
-    if not doomed and not orphan_fw:
-        if not spared:
-            _revoke_lease_tokens(cloud)
+    if plan.empty:
+        if not plan.spared:
+            revoke_all_lease_tokens(cloud, typer.echo)
         typer.echo("nothing to clean up")
         return
-    for r in doomed:
+    for r in plan.doomed:
         typer.echo(f"{r.id}  {r.label}  {r.type_id}  {r.region}  {r.status}")
-    for f in orphan_fw:
+    for f in plan.orphan_firewalls:
         typer.echo(f"firewall {f['id']}  {f['label']}")
-    _confirm(f"delete these {len(doomed)} instance(s) and {len(orphan_fw)} firewall(s)?", yes)
-    failed = []
-    for run_id in runs:  # a run at a time: its firewall and tokens go once its deletes are sure
-        try:
-            take_down(cloud, run_id, _state_root(), say=typer.echo)
-        except LauncherError as exc:
-            failed.append(f"run {run_id}: {exc}")
-    for r in doomed:
-        if not r.run_id:  # tagged juliafarm but no run tag: delete it on its own
-            try:
-                cloud.delete(r.id)
-                typer.echo(f"deleted {r.id} ({r.label})")
-            except Exception as exc:  # noqa: BLE001 - keep deleting the others
-                failed.append(f"{r.id}: {' '.join(str(exc).split())}")
-    if not failed:
-        for f in orphan_fw:
-            try:
-                firewall.delete_firewall(cloud, int(f["id"]))
-                typer.echo(f"deleted firewall {f['id']} ({f['label']})")
-            except Exception as exc:  # noqa: BLE001 - keep going
-                failed.append(f"firewall {f['id']}: {' '.join(str(exc).split())}")
-        if not spared:
-            _revoke_lease_tokens(cloud)
+    _confirm(f"delete these {len(plan.doomed)} instance(s) and {len(plan.orphan_firewalls)} "
+             "firewall(s)?", yes)
+    failed = carry_out(cloud, plan, _state_root(), typer.echo)
+    for line in failed:
+        _say(f"error: {line}")
     if failed:
-        for line in failed:
-            _say(f"error: {line}")
         raise typer.Exit(4)
 
 
@@ -413,19 +380,6 @@ def down(
         _confirm(f"delete these {len(found)} instance(s) of run {run_id}?", yes)
     take_down(cloud, run_id, _state_root(), say=typer.echo)
     typer.echo(f"run {run_id}: nothing of it is left running")
-
-
-def _revoke_lease_tokens(cloud: Any) -> None:
-    from provision.tokens import revoke_run_tokens
-
-    try:
-        revoked = revoke_run_tokens(cloud)
-    except Exception as exc:  # noqa: BLE001 - tokens expire by themselves
-        print(f"warning: lease tokens not checked: {' '.join(str(exc).split())}",
-              file=sys.stderr)
-        return
-    if revoked:
-        typer.echo(f"revoked {len(revoked)} lease token(s)")
 
 
 def _confirm(question: str, yes: bool) -> None:
