@@ -4,6 +4,8 @@ shows it; `launcher cleanup` decides from it what it may delete."""
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +35,7 @@ class Row:
     price_hourly_usd: float | None
     cost_so_far_usd: float | None
     lease_deadline: str | None   # from this machine's record of the run (None: unknown)
-    mode: str                    # attached | detached | unknown (no record here)
+    mode: str  # attached (its launcher runs here) | detached | orphaned | unknown (no record)
     lease_live: bool
 
 
@@ -52,9 +54,10 @@ def inventory(cloud: Cloud, state_root: Path) -> list[Row]:
         plan = plans.get(i.type_id)
         priced = plan.in_region(i.region) if plan else None
         deadline = (record.lease or {}).get("deadline") if record else None
-        live = bool(record and record.status in LIVE and deadline and _after_now(deadline))
-        mode = "unknown" if record is None else (
-            "detached" if record.status == "detached" else "attached")
+        mode = _mode(record)
+        # Spared by cleanup: a detached run within its lease, or one whose launcher still runs
+        # here. An orphan (its launcher killed) is cleanup's to delete, lease or not.
+        live = bool(deadline and _after_now(deadline) and mode in ("detached", "attached"))
         rows.append(Row(i.id, i.label, run_id, i.type_id, i.region, i.status, age,
                         priced.price_hourly_usd if priced else None,
                         round(billing.cost_usd(priced, age), 4) if priced else None,
@@ -72,6 +75,27 @@ def inventory_lines(rows: list[Row]) -> list[str]:
                    f"{r.status:<11}{price:>7}{fmt_s(r.age_s, 0):>8}{cost:>8}  {r.mode:<9}"
                    f"{r.lease_deadline or '-'}")
     return out
+
+
+def _mode(record: RunRecord | None) -> str:
+    if record is None:
+        return "unknown"
+    if record.status == "detached":
+        return "detached"
+    if record.status in LIVE and record.launcher_pid and record.launcher_host == \
+            socket.gethostname() and _alive(record.launcher_pid):
+        return "attached"
+    return "orphaned"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _record(run_id: str, state_root: Path) -> RunRecord | None:

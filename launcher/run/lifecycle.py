@@ -19,6 +19,8 @@ and `stop_render`. Everything that touches money or safety is here and only here
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -110,7 +112,8 @@ class Lifecycle:
             scene={"path": str(spec.scene_path), **spec.scene_summary}, plan=spec.plan.alias,
             type_id=spec.plan.type_id, price_hourly_usd=first_price.price_hourly_usd,
             image=spec.image, instance_label=self.label, frames=spec.frames, user=spec.user,
-            nodes=nodes, max_cost_usd=spec.max_cost_usd, output_dir=str(spec.output_dir))
+            nodes=nodes, max_cost_usd=spec.max_cost_usd, output_dir=str(spec.output_dir),
+            launcher_pid=os.getpid(), launcher_host=socket.gethostname())
         self.nodes = [Node(i, node_label(self.run_id, i, nodes)) for i in range(1, nodes + 1)]
         self.layout = RemoteLayout(PurePosixPath("/home") / spec.user)
         self.firewall = RunFirewall(cloud, self.run_id, self.record, self.hooks.message)
@@ -251,6 +254,7 @@ class Lifecycle:
         self.record_path = record_path
         self.firewall.record = record
         self.keys = keys
+        record.launcher_pid, record.launcher_host = os.getpid(), socket.gethostname()
 
     def _whole_run(self) -> None:
         self.create_all()

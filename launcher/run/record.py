@@ -45,6 +45,9 @@ class RunRecord:
     render_throughput_giter_s: float | None = None
     max_cost_usd: float | None = None  # --max-cost: `launcher attach` keeps holding the run to it
     output_dir: str | None = None  # where the results (and the user's copy of this record) go
+    # The launcher process attached to the run (cleanup spares a run whose launcher lives).
+    launcher_pid: int | None = None
+    launcher_host: str | None = None
     # Defence in depth (issue 6). Never a secret: the lease token stays on the server.
     address: str | None = None
     user: str | None = None

@@ -283,7 +283,8 @@ def test_sigkill_leaves_an_instance_that_cleanup_removes(fake_linode_hosts, tmp_
     proc.wait()
     assert len(fake.instances()) == 1  # nobody deleted it: this is what cleanup is for
     ls = subprocess.run([*launcher, "ls"], env=env, capture_output=True, text=True, timeout=60)
-    assert "juliafarm-" in ls.stdout
+    run_id = fake.instances()[0]["label"].removeprefix("juliafarm-")
+    assert run_id in ls.stdout and "orphaned" in ls.stdout, ls.stdout
     done = subprocess.run([*launcher, "cleanup", "--yes"], env=env, capture_output=True,
                           text=True, timeout=120, stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stderr
