@@ -17,7 +17,10 @@ from pathlib import Path
 from provision.errors import BootstrapError
 
 # Needed on this machine only (they drive the server); never installed there.
-LOCAL_ONLY = frozenset({"linode-api4", "fabric", "paramiko", "invoke"})
+# What only this machine needs: the cloud and SSH side, and imageio-ffmpeg (a server gets ffmpeg
+# from apt in bootstrap; the wheel is a 30 MB download billed in the setup phase).
+LOCAL_ONLY = frozenset({"linode-api4", "fabric", "paramiko", "invoke", "requests",
+                        "imageio-ffmpeg"})
 PROBE = (
     "import json, platform, sys; print(json.dumps({'version': '%d.%d' % sys.version_info[:2], "
     "'machine': platform.machine(), 'libc': platform.libc_ver()}))"

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from renderer import cli_explore, cli_shard
 from renderer.cli_common import (
     SceneArg,
     Workers,
@@ -141,8 +142,8 @@ def describe(scene: Scene) -> str:
     return "\n".join(lines)
 
 
-# Register the hidden `segment` and the explore commands `sheet`, `activity` and `window`.
-from renderer import cli_explore, cli_shard  # noqa: F401,E402
+cli_explore.register(app)  # sheet, activity, window
+cli_shard.register(app)    # the hidden `segment`
 
 
 def main() -> None:

@@ -16,11 +16,8 @@ from renderer.cli_common import (
     scene_overrides,
     user_errors,
 )
-from renderer.cli_shard import _cli_module
 from renderer.errors import SceneError
 from renderer.scene import Overrides
-
-_cli = _cli_module()
 
 PngOutput = Annotated[
     Path | None,
@@ -50,7 +47,6 @@ def _png_target(path: Path) -> Path:
     return path
 
 
-@_cli.app.command()
 @user_errors
 @scene_overrides
 def sheet(
@@ -83,7 +79,6 @@ def sheet(
                f"{result.layout.thumb_height} in {time.perf_counter() - t0:.1f} s on {cores} cores")
 
 
-@_cli.app.command()
 @user_errors
 @scene_overrides
 def activity(
@@ -128,7 +123,6 @@ def activity(
         typer.echo(msg, err=as_json)
 
 
-@_cli.app.command()
 @user_errors
 @scene_overrides(without=("num_frames", "duration"))
 def window(
@@ -166,3 +160,9 @@ def window(
     done = cut_window(resolve_scene_path(scene_file), overrides, start, end, output,
                       NewLength(frames=new_frames, duration_s=new_duration))
     typer.echo(done.summary())
+
+
+def register(app: typer.Typer) -> None:
+    """Add the explore commands to the renderer's app, after its own (the help's order)."""
+    for command in (sheet, activity, window):
+        app.command()(command)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Annotated
 
 import typer
@@ -20,21 +17,6 @@ from renderer.cli_common import (
 from renderer.scene import Overrides
 
 
-def _cli_module() -> ModuleType:
-    """The renderer.cli module whose `app` runs: under `python -m renderer.cli` (how the launcher
-    starts the server's renderer) that is __main__, a different module object than renderer.cli."""
-    main = sys.modules.get("__main__")
-    spec = getattr(main, "__spec__", None)
-    if main is not None and spec is not None and spec.name == "renderer.cli":
-        return main
-    # While renderer.cli imports this module it is not yet an attribute of the package.
-    return importlib.import_module("renderer.cli")
-
-
-_cli = _cli_module()
-
-
-@_cli.app.command(hidden=True)
 @user_errors
 @scene_overrides
 def segment(
@@ -64,3 +46,8 @@ def segment(
     typer.echo(f"wrote {r.path}: segment {r.index}, frames {r.first}..{r.stop - 1}, "
                f"{r.size_bytes} bytes, sha256 {r.sha256}, {r.total_s:.2f} s on "
                f"{r.kernel_threads} kernel threads")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the hidden `segment` command (what a cluster node runs) to the renderer's app."""
+    app.command(hidden=True)(segment)
