@@ -4,36 +4,37 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 from launcher.run.hooks import Hooks
-
-
-def fmt_s(seconds: float, decimals: int = 1) -> str:
-    """The one duration format: 90 -> '1m30s', 4000 -> '1h07m'; under a minute with
-    `decimals` (progress lines keep one, tables none)."""
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.{decimals}f}s"
-    m, s = divmod(int(round(seconds)), 60)
-    if m < 60:
-        return f"{m}m{s:02d}s"
-    h, m = divmod(m, 60)
-    return f"{h}h{m:02d}m"
+from launcher.units import fmt_s
 
 
 class ConsoleHooks(Hooks):
     """Plain, line-oriented output: readable in a terminal, in CI logs and when piped."""
 
     def __init__(self, out: TextIO | None = None, progress_every_s: float = 2.0,
-                 verbose: bool = False) -> None:
+                 verbose: bool = False, timestamps: bool | None = None) -> None:
         self.out = out or sys.stderr
         self.progress_every_s = progress_every_s
         self.verbose = verbose
         self._last_progress = 0.0
+        self._status: Callable[[], str] = lambda: ""
+        # Piped or logged: every line says when it happened (a terminal shows it as it comes).
+        if timestamps is None:
+            try:
+                timestamps = not self.out.isatty()
+            except (AttributeError, ValueError):
+                timestamps = True
+        self.timestamps = timestamps
+
+    def watch(self, status: Callable[[], str]) -> None:
+        self._status = status
 
     def _print(self, text: str) -> None:
-        print(text, file=self.out, flush=True)
+        stamp = time.strftime("%H:%M:%S ") if self.timestamps else ""
+        print(f"{stamp}{text}", file=self.out, flush=True)
 
     def phase_started(self, name: str) -> None:
         self._print(f"==> {name}")
@@ -50,7 +51,9 @@ class ConsoleHooks(Hooks):
             return
         self._last_progress = now
         eta = (total - done) / fps if fps > 0 else 0.0
-        self._print(f"    render {done}/{total} frames  {fps:.1f} fps  ETA {fmt_s(eta)}")
+        status = self._status()
+        self._print(f"    render {done}/{total} frames  {fps:.1f} fps  ETA {fmt_s(eta)}"
+                    + (f"  ({status})" if status else ""))
 
     def render_line(self, line: str) -> None:
         if self.verbose:

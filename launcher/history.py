@@ -9,8 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from launcher.console import fmt_s
 from launcher.run.record import STATE_RECORD, RunRecord
+from launcher.units import fmt_s
 
 
 def load_history(state_root: Path) -> list[RunRecord]:

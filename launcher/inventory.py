@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from launcher.console import fmt_s
 from launcher.errors import LauncherError
 from launcher.run.detach import locate
 from launcher.run.record import RunRecord
 from launcher.run.spec import TAG
+from launcher.units import fmt_s
 from provision import billing
 from provision.cloud import Cloud
 from provision.plans import plans_from_api

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from launcher.cluster.dask_cluster import size_workers
-from launcher.console import fmt_s
 from launcher.estimate.cluster import (
     ClusterEstimate,
     Suggestion,
@@ -16,6 +15,7 @@ from launcher.estimate.cluster import (
     suggest_nodes,
 )
 from launcher.estimate.report import plan_estimate
+from launcher.units import fmt_s
 from provision import billing
 from provision.plans import Plan
 from renderer.scene import Scene

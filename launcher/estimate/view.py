@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from launcher import console
+from launcher import units
 from launcher.estimate.model import (
     Estimate,
     PlanEstimate,
@@ -20,8 +20,8 @@ COLUMNS = ("plan", "vCPUs", "$/h", "setup", "render", "total", "billed h", "cost
 
 
 def fmt_s(seconds: float) -> str:
-    """Durations in tables: whole seconds under a minute (console.fmt_s)."""
-    return console.fmt_s(seconds, decimals=0)
+    """Durations in tables: whole seconds under a minute (units.fmt_s)."""
+    return units.fmt_s(seconds, decimals=0)
 
 
 def cheapest_cloud(est: Estimate) -> PlanEstimate | None:

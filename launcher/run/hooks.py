@@ -20,6 +20,8 @@ class Hooks:
     def render_line(self, line: str) -> None: ...
     def before_delete(self, host: Any) -> None: ...
     def created(self, instance: Any) -> None: ...
+    def watch(self, status: Any) -> None:
+        """`status()` says what the run costs so far and when its lease ends (for progress)."""
 
 
 class BestEffort(Hooks):
@@ -55,3 +57,6 @@ class BestEffort(Hooks):
 
     def created(self, instance: Any) -> None:
         self._call("created", instance)
+
+    def watch(self, status: Any) -> None:
+        self._call("watch", status)

@@ -52,6 +52,7 @@ from launcher.run.spec import (
     run_tag,
     utc_now_text,
 )
+from launcher.units import fmt_s
 from provision import billing
 from provision.cloud import Cloud, InstanceInfo, InstanceRequest
 from provision.errors import CapacityError, PlanError, TokenError
@@ -265,6 +266,7 @@ class Lifecycle:
         """`body` with signals raising, then (unless it detached) the cleanup that deletes."""
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.save(strict=True)  # nothing is rented yet: a record that cannot be written stops it
+        self.hooks.watch(self.status_line)
         error: BaseException | None = None
         unconfirmed: DeleteUnconfirmed | None = None
         with signals_raise(lambda: self._doing) as sig:
@@ -443,9 +445,23 @@ class Lifecycle:
 
     def _waiting(self, node: Node, what: str, elapsed_s: float) -> None:
         if int(elapsed_s) % 15 < 3:  # a line every ~15 s, not every poll
-            spent = billing.cost_usd(self.priced_plan, self.lifetime_s())
             self.hooks.message(f"{self._prefix(node)}waiting for {what}: {elapsed_s:.0f} s "
-                               f"(billed so far ${spent:.2f})")
+                               f"({self.status_line()})")
+
+    def status_line(self) -> str:
+        """What the run has cost so far at its region's price, and when its lease ends."""
+        if self._created_at is None:
+            return ""
+        n = len([x for x in self.nodes if x.instance is not None]) or 1
+        spent = n * billing.cost_usd(self.priced_plan, self.lifetime_s())
+        hourly = billing.fmt_hourly(self.priced_plan.price_hourly_usd)
+        text = f"billed so far ${spent:.2f} at {hourly}/h{' per node' if n > 1 else ''}"
+        deadline = next((g.lease.deadline for g in (x.guards for x in self.nodes)
+                         if g is not None and g.lease is not None and g.lease.deadline), None)
+        if deadline is not None:
+            left = (deadline - datetime.now(UTC)).total_seconds()
+            text += f"; lease ends in {fmt_s(max(0.0, left), 0)} unless extended"
+        return text
 
     def wait_ssh(self, node: Node) -> None:
         from provision import ssh

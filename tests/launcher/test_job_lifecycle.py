@@ -390,3 +390,21 @@ def test_a_failed_run_shows_the_last_lines_of_its_render_log(spec, tmp_path, mon
     assert "the render's last lines" in text and str(job.log.path) in text
     assert "Traceback: the renderer fell over" in text and "frame 7/10" in text
     assert "frame 2/10" not in text  # the last five only
+
+
+def test_progress_says_what_was_spent_and_lines_are_stamped_when_piped(spec, tmp_path,
+                                                                      monkeypatch) -> None:
+    import io
+
+    out = io.StringIO()  # not a terminal: every line gets its time
+    hooks = ConsoleHooks(out=out, progress_every_s=0)
+
+    def render(self):
+        self.hooks.progress(5, 10, 2.0)
+
+    _after_create(monkeypatch, render)
+    _job(spec, MemoryCloud(), tmp_path, hooks=hooks).run()
+    lines = out.getvalue().splitlines()
+    line = next(x for x in lines if "render 5/10 frames" in x)
+    assert "(billed so far $0.11 at $0.108/h)" in line
+    assert all(x[:2].isdigit() and x[2] == ":" and x[5] == ":" for x in lines)
