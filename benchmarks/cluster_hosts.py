@@ -30,7 +30,8 @@ sys.path.insert(0, str(ROOT))
 from launcher.cluster.job import ClusterJob, cluster_spec  # noqa: E402
 from launcher.config import merge  # noqa: E402
 from launcher.preflight import build_spec, preflight  # noqa: E402
-from launcher.run.single import Hooks, Job  # noqa: E402
+from launcher.run.hooks import Hooks  # noqa: E402
+from launcher.run.single import Job  # noqa: E402
 from provision.cloud import LinodeCloud  # noqa: E402
 from renderer.scene import Overrides, load_scene  # noqa: E402
 from tests.fakelinode.hosts import NamespaceHostBackend  # noqa: E402

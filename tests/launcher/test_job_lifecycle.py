@@ -408,3 +408,54 @@ def test_progress_says_what_was_spent_and_lines_are_stamped_when_piped(spec, tmp
     line = next(x for x in lines if "render 5/10 frames" in x)
     assert "(billed so far $0.11 at $0.108/h)" in line
     assert all(x[:2].isdigit() and x[2] == ":" and x[5] == ":" for x in lines)
+
+
+def test_a_detached_run_leaves_a_lease_that_ends_within_the_cost_cap(tmp_path,
+                                                                     monkeypatch) -> None:
+    """--detach --max-cost 3 on dedicated-48 in br-gru ($1.814/h: one billed hour): the lease's
+    last extension before the launcher leaves ends the server within that hour (old: a full
+    lease, whatever the cap)."""
+    from launcher.run import single
+    from launcher.run.guards import RunGuards
+
+    plan = resolve_plan("dedicated-48", offline_plans())
+    scene = tmp_path / "scene.toml"
+    scene.write_text("")
+    spec = JobSpec(scene_path=scene, scene_output_name="out.mp4", frames=10, render_args=(),
+                   plan=plan, regions=("br-gru",), image="linode/debian12",
+                   output_dir=tmp_path / "output", project_dir=tmp_path,
+                   exclude_file=tmp_path / "exclude.txt", max_cost_usd=3.0, detach=True)
+    asked: list[float | None] = []
+    monkeypatch.setattr(single, "start_detached", lambda *a: {"home": "/home/juliafarm",
+                                                            "files": {}, "output_name": "o"})
+    monkeypatch.setattr(RunGuards, "detach", lambda self, at_most_s=None: asked.append(at_most_s))
+
+    def set_up(self):
+        from launcher.run.spec import Host
+
+        node = self.nodes[0]
+        node.host = Host(node.instance, "203.0.113.50", None, self.layout)
+
+    monkeypatch.setattr(Job, "set_up", set_up)
+    record = _job(spec, MemoryCloud(), tmp_path).run()
+    assert record.status == "detached" and record.max_cost_usd == 3.0
+    assert asked and 3000 < asked[0] <= 3600 - 180  # the watchdog's delete lands in hour one
+
+
+def test_attach_keeps_the_cost_cap(tmp_path, monkeypatch) -> None:
+    from launcher import attach as attach_mod
+    from launcher.run.record import RunRecord
+
+    state = tmp_path / "state" / "r1"
+    record = RunRecord("r1", "2026-11-30T00:00:00Z", {"path": "s.toml"}, "dedicated-48",
+                       "g6-dedicated-48", 1.814, region="br-gru", instance_id=7,
+                       status="detached", max_cost_usd=3.0, output_dir=str(tmp_path / "out"),
+                       detached={"home": "/home/juliafarm", "files": {}, "output_name": "o"})
+    record.save(state / "record.json")
+    seen = {}
+    monkeypatch.setattr(attach_mod.RunKeys, "existing", classmethod(lambda cls, d: None))
+    monkeypatch.setattr(attach_mod.Job, "resume",
+                        lambda self, rec, path, keys: seen.setdefault("spec", self.spec))
+    attach_mod.attach("r1", MemoryCloud(), None, state_root=tmp_path / "state")
+    assert seen["spec"].max_cost_usd == 3.0
+    assert seen["spec"].plan.in_region("br-gru").price_hourly_usd == pytest.approx(1.814)
