@@ -597,16 +597,20 @@ def estimate(
     scene = _load(config, ov)
     cfg = _run_config(scene, plan=plan)
     deadline_s = parse_duration_s(deadline, "--deadline") if deadline else None
+    if deadline_s is not None and deadline_s <= 0:
+        raise ConfigError(f"--deadline: must be positive, got {deadline}")
     pool = _plans_online_or_snapshot()
-    print_estimate(scene, cfg, only_plan=plan, deadline_s=deadline_s, as_json=as_json,
-                   plans=pool)
-    if nodes is not None and not as_json:
+    cluster = None
+    if nodes is not None:
         from launcher.estimate import nodes as nodes_estimate
         from provision.plans import resolve_plan
 
         chosen = resolve_plan(cfg.plan, pool).in_region(cfg.region)
-        est = nodes_estimate.estimate(scene, chosen, cfg.output_dir, None, nodes)
-        for line in nodes_estimate.nodes_table_lines(est):
+        cluster = nodes_estimate.estimate(scene, chosen, cfg.output_dir, None, nodes)
+    print_estimate(scene, cfg, only_plan=plan, deadline_s=deadline_s, as_json=as_json,
+                   plans=pool, nodes=nodes_estimate.as_json(cluster) if cluster else None)
+    if cluster is not None and not as_json:
+        for line in nodes_estimate.nodes_table_lines(cluster):
             typer.echo(line)
 
 

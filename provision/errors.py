@@ -16,6 +16,8 @@ class TokenError(ProvisionError):
 class PlanError(ProvisionError):
     """An unknown plan alias or type id; the message lists the valid ones."""
 
+    exit_code = 2  # bad input, like a bad flag: nothing was created
+
 
 class CapacityError(ProvisionError):
     """No region in the list could take the instance."""

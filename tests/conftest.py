@@ -7,3 +7,18 @@ from tests.fakelinode.host_fixtures import (  # noqa: F401
     hosts_env,
     netns_backend,
 )
+
+import os  # noqa: E402
+
+import pytest  # noqa: E402
+
+# Nothing in the suite may reach the real Linode API (or any address but this machine's and the
+# test hosts'): unless a test points LINODE_API_URL at the local Linode cloud, it points at a
+# closed local port, so the price lookups of `plans`/`estimate` fail at once and fall back.
+NOWHERE = "http://127.0.0.1:9/v4"
+
+
+@pytest.fixture(autouse=True)
+def _no_real_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    if not os.environ.get("LINODE_API_URL"):
+        monkeypatch.setenv("LINODE_API_URL", NOWHERE)

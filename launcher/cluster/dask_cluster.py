@@ -65,6 +65,15 @@ def size_workers(cores: int, tasks: int | None = None) -> WorkerSizing:
     return WorkerSizing(cores=cores, tasks=n, kernel_threads=max(1, cores // n))
 
 
+def cluster_segment_frames(frames: int, local_segment_frames: int, nodes: int,
+                           tasks_per_node: int) -> int:
+    """Segment length for N nodes: as long as a local render's, but short enough that there are
+    at least as many segments as task slots (nodes x tasks per node), or some slots would idle
+    while others render two (6 segments on 4 nodes of 2 slots ran at 25% efficiency)."""
+    slots = max(1, nodes * tasks_per_node)
+    return max(1, min(local_segment_frames, frames // slots or 1))
+
+
 # ----------------------------------------------------------------------------- rendering
 
 

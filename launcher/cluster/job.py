@@ -83,9 +83,12 @@ class ClusterSpec:
 
 
 def cluster_spec(job: JobSpec, scene: Scene, overrides: Overrides, nodes: int) -> ClusterSpec:
-    """The cluster spec for a checked single-node spec (segments as long as a local render's)."""
+    """The cluster spec for a checked single-node spec: segments as long as a local render's,
+    or shorter so every task slot of every node gets one (cluster.cluster_segment_frames)."""
+    tasks = cluster.size_workers(job.plan.vcpus).tasks
+    seg = cluster.cluster_segment_frames(scene.frames, default_segment_frames(scene), nodes, tasks)
     return ClusterSpec(job=job, nodes=nodes, scene_toml=job.scene_path.read_text(encoding="utf-8"),
-                       overrides=overrides, segment_frames=default_segment_frames(scene))
+                       overrides=overrides, segment_frames=seg)
 
 
 def require_dask() -> None:

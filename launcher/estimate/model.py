@@ -137,7 +137,7 @@ class PlanEstimate:
     """One row: a plan (or this machine) with its time and cost."""
 
     plan: str                 # alias, or "local" for this machine
-    type_id: str
+    type_id: str | None       # the Linode type; None for this machine (it is no type)
     vcpus: int
     price_hourly_usd: float
     setup_s: float
@@ -319,7 +319,7 @@ def local_row(work: WorkSample, scene: Scene, cal: Calibration) -> PlanEstimate:
     """This machine: no setup, no transfer, $0."""
     r = render_seconds(work, scene, cal, cal.local_cores, 1.0, eff=cal.local_efficiency)
     return PlanEstimate(
-        plan="local", type_id="this machine", vcpus=cal.local_cores, price_hourly_usd=0.0,
+        plan="local", type_id=None, vcpus=cal.local_cores, price_hourly_usd=0.0,
         setup_s=0.0, render_s=r, render_error_s=r * work.rel_error, download_s=0.0, total_s=r,
         lifetime_s=0.0, billed_hours=0, cost_usd=0.0, speed_source="calibration",
         overhead_source="none")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from launcher.cluster.dask_cluster import size_workers
+from launcher.cluster.dask_cluster import cluster_segment_frames, size_workers
 from launcher.estimate.cluster import (
     ClusterEstimate,
     Suggestion,
@@ -34,13 +34,17 @@ def estimate(scene: Scene, plan: Plan, output_dir: Path | None, upload_bytes: in
     """The N-node time and cost from the one-node estimate of the same plan (estimate.model),
     its render spread evenly over the segments; and the node count estimate.cluster suggests."""
     row = plan_estimate(scene, plan, output_dir, upload_bytes)
-    segments = plan_segments(scene.frames, default_segment_frames(scene))
-    work = even_segments(row.render_s, len(segments))
-    kw: dict[str, Any] = dict(node_setup_s=row.setup_s,
-                              tasks_per_node=size_workers(plan.vcpus).tasks,
+    tasks = size_workers(plan.vcpus).tasks
+
+    def work(n: int) -> list[float]:  # the run's own split on n nodes (cluster_spec's)
+        seg = cluster_segment_frames(scene.frames, default_segment_frames(scene), n, tasks)
+        return even_segments(row.render_s, len(plan_segments(scene.frames, seg)))
+
+    kw: dict[str, Any] = dict(node_setup_s=row.setup_s, tasks_per_node=tasks,
                               finish_s=row.download_s, delete_s=row.lifetime_s - row.total_s)
-    chosen = estimate_cluster(work, nodes, plan, **kw)
-    suggestion = suggest_nodes(work, plan, max_nodes=max(8, nodes), **kw)
+    chosen = estimate_cluster(work(nodes), nodes, plan, **kw)
+    top = max(8, nodes)  # the table's rows share the split of its largest node count
+    suggestion = suggest_nodes(work(top), plan, max_nodes=top, **kw)
     return NodesEstimate(chosen, suggestion, plan.alias)
 
 
@@ -70,3 +74,10 @@ def nodes_table_lines(e: NodesEstimate) -> list[str]:
     lines.append(f"suggested: --nodes {e.suggestion.nodes} ({e.suggestion.reason})")
     return lines
 
+
+
+def as_json(e: NodesEstimate) -> dict[str, Any]:
+    """The N-node estimate and its table, for `launcher estimate --nodes N --json`."""
+    return {"plan": e.plan, "chosen": asdict(e.chosen),
+            "suggested": {"nodes": e.suggestion.nodes, "reason": e.suggestion.reason},
+            "table": [asdict(row) for row in e.suggestion.table]}

@@ -48,14 +48,16 @@ def build_estimate(scene: Scene, plans: Sequence[Plan], output_dir: Path | None 
 
 def print_estimate(scene: Scene, cfg: RunConfig, *, only_plan: str | None = None,
                    deadline_s: float | None = None, as_json: bool = False,
-                   plans: Sequence[Plan] | None = None, out: TextIO | None = None) -> Estimate:
-    """`launcher estimate`: the table (or JSON rows) over the plans, this machine first."""
+                   plans: Sequence[Plan] | None = None, out: TextIO | None = None,
+                   nodes: dict[str, Any] | None = None) -> Estimate:
+    """`launcher estimate`: the table (or JSON rows) over the plans, this machine first. With
+    `nodes` (an N-node estimate as JSON) the JSON is {"rows": [...], "nodes": {...}}."""
     pool = list(plans) if plans is not None else offline_plans()
     chosen = [resolve_plan(only_plan, pool)] if only_plan else pool
     chosen = [p.in_region(cfg.region) for p in chosen]
     est = build_estimate(scene, chosen, cfg.output_dir)
     if as_json:
-        print_json(est, deadline_s, out)
+        print_json(est, deadline_s, out, extra=None if nodes is None else {"nodes": nodes})
     else:
         print_table(est, deadline_s, out)
     return est

@@ -128,6 +128,7 @@ def json_rows(est: Estimate, deadline_s: float | None = None) -> list[dict[str, 
     rows = []
     for r in est.all_rows:
         d = r.as_json()
+        d["machine"] = "this machine" if r.is_local else "rented"
         d["cheapest"] = "cheapest" in m[r.plan]
         d["fastest_within_deadline"] = any(x.startswith("fastest") for x in m[r.plan])
         d["render_rel_error"] = round(est.work.rel_error, 4)
@@ -137,8 +138,10 @@ def json_rows(est: Estimate, deadline_s: float | None = None) -> list[dict[str, 
     return rows
 
 
-def print_json(est: Estimate, deadline_s: float | None = None, out: TextIO | None = None) -> None:
+def print_json(est: Estimate, deadline_s: float | None = None, out: TextIO | None = None,
+               extra: dict[str, Any] | None = None) -> None:
     import sys
 
-    json.dump(json_rows(est, deadline_s), out or sys.stdout, indent=2)
+    rows = json_rows(est, deadline_s)
+    json.dump({"rows": rows, **extra} if extra else rows, out or sys.stdout, indent=2)
     print(file=out or sys.stdout)
