@@ -1,5 +1,9 @@
 """Suite-wide fixtures: the local Linode cloud (pytest_plugins is only allowed at the rootdir)."""
 
+import os  # noqa: E402
+
+import pytest  # noqa: E402
+
 from tests.fakelinode.fixtures import fake_linode, linode_env  # noqa: F401
 from tests.fakelinode.host_fixtures import (  # noqa: F401
     fake_linode_hosts,
@@ -7,10 +11,6 @@ from tests.fakelinode.host_fixtures import (  # noqa: F401
     hosts_env,
     netns_backend,
 )
-
-import os  # noqa: E402
-
-import pytest  # noqa: E402
 
 # Nothing in the suite may reach the real Linode API (or any address but this machine's and the
 # test hosts'): unless a test points LINODE_API_URL at the local Linode cloud, it points at a
