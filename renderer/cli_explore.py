@@ -162,7 +162,38 @@ def window(
     typer.echo(done.summary())
 
 
+@user_errors
+@scene_overrides
+def retime(
+    scene_file: SceneArg = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="The new scene (.toml) to write.")
+    ] = None,
+    preview_size: Annotated[
+        int, typer.Option("--preview-size", help="Pixels across of the measuring pass.")
+    ] = 200,
+    max_speedup: Annotated[
+        float, typer.Option("--max-speedup", help="Quiet stretches pass at most this many "
+                                                  "times faster than at constant speed.")
+    ] = 20.0,
+    samples: Annotated[
+        int | None, typer.Option("--samples", help="Points measured along the path (default: "
+                                                   "4 per frame, 200..1200).")
+    ] = None,
+    *,
+    overrides: Overrides,  # the scene override options (scene_overrides)
+) -> None:
+    """Write a new scene whose c moves so each frame changes the picture by about as much."""
+    from renderer.retime import retime as retime_scene
+
+    if output is None:
+        raise SceneError("-o/--output: name the new scene file, e.g. -o even.toml")
+    done = retime_scene(resolve_scene_path(scene_file), overrides, output,
+                        preview_px=preview_size, max_speedup=max_speedup, samples=samples)
+    typer.echo(done.summary())
+
+
 def register(app: typer.Typer) -> None:
     """Add the explore commands to the renderer's app, after its own (the help's order)."""
-    for command in (sheet, activity, window):
+    for command in (sheet, activity, window, retime):
         app.command()(command)

@@ -1,8 +1,8 @@
 """Suite-wide fixtures: the local Linode cloud (pytest_plugins is only allowed at the rootdir)."""
 
-import os  # noqa: E402
+import os
 
-import pytest  # noqa: E402
+import pytest
 
 from tests.fakelinode.fixtures import fake_linode, linode_env  # noqa: F401
 from tests.fakelinode.host_fixtures import (  # noqa: F401
