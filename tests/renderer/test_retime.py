@@ -46,8 +46,11 @@ def test_retimed_scene_keeps_the_ends_and_evens_the_change(tmp_path: Path) -> No
     again = run("retime", str(SOURCE), *SMALL, "-o", "again.toml", "--preview-size", "48",
                 cwd=tmp_path)
     assert again.returncode == 0
-    strip = (lambda s: s.replace("again.toml", "X").replace("again.mp4", "X")
-             .replace("even.toml", "X").replace("even.mp4", "X"))
+    def strip(s: str) -> str:  # the file names differ, nothing else may
+        for name in ("again.toml", "again.mp4", "even.toml", "even.mp4"):
+            s = s.replace(name, "X")
+        return s
+
     assert strip((tmp_path / "again.toml").read_text()) == strip(text)  # deterministic
 
 
