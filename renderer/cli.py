@@ -129,10 +129,13 @@ def describe(scene: Scene) -> str:
         f"frames      {scene.frames} at {scene.fps:g} fps = {scene.duration_s:.2f} s",
         f"c first     {_fmt_c(scene.c_at_frame(0))}",
         f"c last      {_fmt_c(scene.c_at_frame(scene.frames - 1))}",
-        f"c path      {len(kfs)} keyframes, "
-        + ", ".join(f"t={k.t:g} {k.easing}" for k in kfs[:-1])
-        + (f", window [{float(scene.path.window[0]):g}, {float(scene.path.window[1]):g}]"
-           if scene.path.window != (0, 1) else ""),
+        (f"c path      circle around {_fmt_c(scene.path.circle[0])}, radius "
+         f"{scene.path.circle[1]:g}, a seamless loop" if scene.path.circle else
+         f"c path      {len(kfs)} keyframes, "
+         + ", ".join(f"t={k.t:g} {k.easing}" for k in kfs[:-1])
+         + (f", window [{float(scene.path.window[0]):g}, {float(scene.path.window[1]):g}]"
+            if scene.path.window != (0, 1) else "")
+         + (", a seamless loop" if scene.path.loop else "")),
         f"colour      {scene.colormap}{' (reversed)' if scene.reverse_colormap else ''}, "
         f"{scene.colour_mode}",
         f"encode      {scene.encoding.codec} crf {scene.encoding.crf} {scene.encoding.preset} "

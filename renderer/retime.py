@@ -60,17 +60,22 @@ def visual_change(a_lab: np.ndarray, b_lab: np.ndarray) -> float:
 
 
 def frame_changes(scene: Scene) -> np.ndarray:
-    """Visual change between each pair of consecutive frames of `scene` (len frames - 1)."""
+    """Visual change between each pair of consecutive frames of `scene` (len frames - 1; a
+    loop's seam, last frame to first, counts too)."""
     from renderer.render import FrameRenderer, rgb
 
     fr = FrameRenderer(scene)
-    prev = None
+    first = prev = None
     out = []
     for k in range(scene.frames):
         lab = srgb_to_lab(rgb(fr.rgba(k)))
         if prev is not None:
             out.append(visual_change(prev, lab))
+        else:
+            first = lab
         prev = lab
+    if scene.path.loop and first is not None and prev is not None:
+        out.append(visual_change(prev, first))  # the seam: the last frame flows into the first
     return np.asarray(out, dtype=np.float64)
 
 
@@ -86,8 +91,10 @@ def busiest_share(changes: np.ndarray, fraction: float = 0.1) -> float:
 
 def probe(scene: Scene, width: int, samples: int) -> Scene:
     """The scene at `width` px with `samples` frames: frame j shows path position j/(samples-1)."""
-    return replace(scaled(scene, width, "--preview-size"), frames=samples,
-                   fps=scene.fps * samples / scene.frames)
+    low = scaled(scene, width, "--preview-size")
+    # Sampled end to end even for a loop: its last sample is its start, so the seam is measured.
+    return replace(low, frames=samples, fps=scene.fps * samples / scene.frames,
+                   path=replace(low.path, loop=False))
 
 
 @dataclass(frozen=True)
@@ -133,7 +140,10 @@ def retimed_document(doc: Mapping[str, Any], scene: Scene, knots: Knots,
     times), its video named after the new scene."""
     new = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in doc.items()}
     c_table = {k: v for k, v in (new.get("c") or {}).items()
-               if k not in ("start", "end", "easing", "keyframes", "window")}
+               if k not in ("start", "end", "easing", "keyframes", "window", "shape", "centre",
+                            "radius", "start_angle")}
+    if scene.path.loop:
+        c_table["loop"] = True  # a circle's loop is implied; keyframes must say it
     frames = []
     for t, s in zip(knots.times, knots.positions, strict=True):
         c = scene.path.at(Fraction(s))

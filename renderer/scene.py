@@ -53,7 +53,8 @@ SCHEMA: dict[str, tuple[str, ...]] = {
     "frame": ("width", "height", "supersample"),
     "view": ("center", "half_height", "bounds"),
     "iteration": ("max_iterations", "escape_radius"),
-    "c": ("start", "end", "easing", "keyframes", "window"),
+    "c": ("start", "end", "easing", "keyframes", "window", "loop", "shape", "centre", "radius",
+          "start_angle"),
     "timing": ("fps", "frames", "duration_s"),
     "colour": ("colormap", "mode", "reverse"),
     "encode": ("codec", "crf", "preset", "pix_fmt"),
@@ -84,6 +85,11 @@ class CPath:
 
     keyframes: tuple[Keyframe, ...]
     window: tuple[Fraction, Fraction] = (Fraction(0), Fraction(1))
+    # A closed path: its end is its start, and the frames never show that point twice (the
+    # last frame flows into the first when the video loops).
+    loop: bool = False
+    # shape = "circle": c = centre + radius * e^(i (start_angle + 2 pi t)); keyframes unused.
+    circle: tuple[complex, float, float] | None = None  # centre, radius, start angle (radians)
 
     def at(self, s: float | Fraction) -> complex:
         """c at animation position s in [0, 1] (after applying the window)."""
@@ -96,6 +102,11 @@ class CPath:
 
     def at_path_time(self, t: float) -> complex:
         """c at position t of the whole keyframed path, ignoring the window."""
+        if self.circle is not None:
+            centre, radius, angle = self.circle
+            # t = 1 is t = 0 exactly: the loop closes bit for bit, not up to cos(2 pi) rounding.
+            a = angle + 2 * math.pi * (0.0 if t >= 1.0 else t)
+            return complex(centre.real + radius * math.cos(a), centre.imag + radius * math.sin(a))
         kfs = self.keyframes
         if t <= kfs[0].t:
             return kfs[0].c
@@ -164,7 +175,10 @@ class Scene:
         return float(self.exact_frame_position(k))
 
     def exact_frame_position(self, k: int) -> Fraction:
-        """frame_position as an exact fraction, k / (frames - 1)."""
+        """frame_position as an exact fraction: k / (frames - 1), or k / frames for a loop (its
+        last frame is one step before the start, which frame 0 shows)."""
+        if self.path.loop:
+            return Fraction(k, self.frames)
         return Fraction(0) if self.frames == 1 else Fraction(k, self.frames - 1)
 
     def c_at_frame(self, k: int) -> complex:
@@ -508,6 +522,48 @@ def _view(t: Mapping[str, Any], width: int, height: int) -> View:
 
 
 def _cpath(t: Mapping[str, Any]) -> CPath:
+    loop = t.get("loop", False)
+    if not isinstance(loop, bool):
+        raise SceneError(f"c.loop: must be true or false, got {loop!r}")
+    if "shape" in t:
+        return _circle(t)
+    for k in ("centre", "radius", "start_angle"):
+        if k in t:
+            raise SceneError(f"c.{k}: only with shape = \"circle\"")
+    path = _open_cpath(t)
+    if loop:
+        if path.window != (Fraction(0), Fraction(1)):
+            raise SceneError("c.window: a loop plays its whole path (drop c.window or c.loop)")
+        first, last = path.keyframes[0].c, path.keyframes[-1].c
+        if first != last or len(path.keyframes) < 3:
+            raise SceneError(f"c.loop: the last keyframe's c must equal the first's and the "
+                             f"path needs at least 3 keyframes (first {first}, last {last})")
+        return CPath(path.keyframes, path.window, loop=True)
+    return path
+
+
+def _circle(t: Mapping[str, Any]) -> CPath:
+    """shape = "circle": a closed path, played as a seamless loop."""
+    _choice(t["shape"], "c.shape", ("circle",))
+    for k in ("start", "end", "easing", "keyframes", "window"):
+        if k in t:
+            raise SceneError(f"c.{k}: not allowed with shape = \"circle\"")
+    if t.get("loop", True) is not True:
+        raise SceneError("c.loop: a circle is a loop (drop c.loop = false)")
+    if "centre" not in t or "radius" not in t:
+        raise SceneError("c.shape = \"circle\" needs c.centre = [re, im] and c.radius")
+    centre = _complex(t["centre"], "c.centre")
+    radius = _float(t["radius"], "c.radius")
+    if not radius > 0:
+        raise SceneError(f"c.radius: must be > 0, got {radius:g}")
+    angle = math.radians(_float(t.get("start_angle", 0.0), "c.start_angle"))
+    start = complex(centre.real + radius * math.cos(angle),
+                    centre.imag + radius * math.sin(angle))
+    return CPath((Keyframe(0.0, start), Keyframe(1.0, start)), loop=True,
+                 circle=(centre, radius, angle))
+
+
+def _open_cpath(t: Mapping[str, Any]) -> CPath:
     if "keyframes" in t:
         for k in ("start", "end", "easing"):
             if k in t:

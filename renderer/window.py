@@ -91,6 +91,9 @@ def cut_window(source: Path, overrides: Overrides, start: str, end: str, target:
     doc = load_document(source, overrides)
     scene = scene_from_dict(doc, source=source)
     check_target(target, source)
+    if scene.path.loop:
+        raise SceneError("renderer window: the scene is a loop (c.loop / shape = \"circle\"); "
+                         "a window of it would not be one")
     a, b = parse_instant(start, scene, "--from"), parse_instant(end, scene, "--to")
     if not a < b:
         raise SceneError(f"--to: {end.strip()} is not after --from {start.strip()}")
