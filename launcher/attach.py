@@ -41,7 +41,7 @@ def attach(run: str, cloud: Any, hooks: Any, state_root: Path | None = None,
         output_dir=Path(record.output_dir) if record.output_dir else record_path.parent.parent,
         project_dir=Path("."), exclude_file=Path("."),
         user=record.user or "juliafarm", keep_frames=bool(det.get("keep_frames")),
-        max_cost_usd=record.max_cost_usd,
+        max_cost_usd=record.max_cost_usd, model_render_s=record.model_render_s,
         guards=GuardSpec(lease_s=lease.get("lease_s"),
                          server_api_url=server_api_url or lease.get("server_api_url")
                          or GuardSpec().server_api_url,

@@ -32,6 +32,7 @@ class Checked:
     ssh_from: tuple[str, ...] | None = None  # cloud firewall sources; None: no cloud firewall
     user_data_ok: bool = False  # image and regions take the host key through user_data
     notes: tuple[str, ...] = ()  # what a dry run without an account or network could not check
+    model_render_s: float | None = None  # the model's render time at factor 1 (learning)
 
 
 class PreflightFailed(LauncherError):  # noqa: N818
@@ -111,22 +112,23 @@ def preflight(scene: Scene, cfg: RunConfig, cloud: Any, *, cloud_firewall: bool 
         problems.append(" ".join(str(exc).split()))
     if problems or plan is None:
         raise PreflightFailed(problems or ["no plan could be resolved"])
-    line, total_s = _estimate(scene, plan.in_region(region), cfg, size)
+    line, total_s, model_s = _estimate(scene, plan.in_region(region), cfg, size)
     return Checked(plan, region, upload_dir, exclude_file, size, line, total_s, sources,
-                   user_data_ok, tuple(notes))
+                   user_data_ok, tuple(notes), model_s)
 
 
 def _estimate(scene: Scene, plan: Plan, cfg: RunConfig, upload_bytes: int
-              ) -> tuple[str, float | None]:
-    """The plan's time and cost next to this machine's, and its total time; an estimate never
-    blocks a run."""
+              ) -> tuple[str, float | None, float | None]:
+    """The plan's time and cost next to this machine's, its total time, and the model's render
+    time at factor 1 (what the finished run learns from); an estimate never blocks a run."""
     try:
-        from launcher.estimate.report import estimate_line, plan_estimate
+        from launcher.estimate.report import estimate_line, model_render_seconds, plan_estimate
 
         line = estimate_line(scene, plan, cfg.output_dir, upload_bytes)
-        return line, plan_estimate(scene, plan, cfg.output_dir, upload_bytes).total_s
+        total = plan_estimate(scene, plan, cfg.output_dir, upload_bytes).total_s
+        return line, total, model_render_seconds(scene, plan)
     except Exception as exc:  # noqa: BLE001 - the run does not depend on the estimate
-        return f"estimate unavailable: {' '.join(str(exc).split())[:160]}", None
+        return f"estimate unavailable: {' '.join(str(exc).split())[:160]}", None, None
 
 
 def build_spec(scene: Scene, scene_path: Path, cfg: RunConfig, checked: Checked,
@@ -161,6 +163,7 @@ def build_spec(scene: Scene, scene_path: Path, cfg: RunConfig, checked: Checked,
         max_cost_usd=cfg.max_cost_usd,
         guards=guards,
         detach=detach,
+        model_render_s=checked.model_render_s,
         scene_summary={
             "width": scene.width, "height": scene.height, "frames": scene.frames,
             "fps": scene.fps, "max_iterations": scene.max_iterations,

@@ -275,12 +275,33 @@ def render_seconds(work: WorkSample, scene: Scene, cal: Calibration, cores: int,
 
 
 def record_throughput_giter_s(records: Sequence[Mapping[str, Any]], plan: str) -> float | None:
-    """Median measured useful G iterations/s of completed earlier runs on this plan."""
+    """Median measured useful G iterations/s of completed earlier runs on this plan (shown for
+    information only: useful iterations per kernel second depend on the scene, see below)."""
     vals = [float(r["render_throughput_giter_s"]) for r in records
             if r.get("plan") == plan and r.get("status") == "completed"
             and isinstance(r.get("render_throughput_giter_s"), int | float)
             and r["render_throughput_giter_s"] > 0]
     return statistics.median(vals) if vals else None
+
+
+def plan_speed_factor(model_render_s: float, actual_render_s: float) -> float | None:
+    """What a finished run teaches, in a scene-independent form: the per-core speed of the plan
+    relative to this machine, as the factor that makes the model (whole pipeline, the run's own
+    scene sampled) predict the render time the run measured. The model carries the scene (its
+    executed iterations, mirror, supersampling, colour, encode), so a factor learnt on one scene
+    prices another; useful iterations per kernel second did not (2x off between scenes)."""
+    if model_render_s <= RENDER_START_S or actual_render_s <= RENDER_START_S:
+        return None
+    return (model_render_s - RENDER_START_S) / (actual_render_s - RENDER_START_S)
+
+
+def recorded_factors(records: Sequence[Mapping[str, Any]], plan: str) -> list[float]:
+    """The plan speed factors of completed one-node runs on this plan."""
+    return [float(r["plan_speed_factor"]) for r in records
+            if r.get("plan") == plan and r.get("status") == "completed"
+            and (r.get("nodes") or 1) == 1
+            and isinstance(r.get("plan_speed_factor"), int | float)
+            and r["plan_speed_factor"] > 0]
 
 
 # --- overheads ----------------------------------------------------------------------------------
@@ -328,13 +349,16 @@ def local_row(work: WorkSample, scene: Scene, cal: Calibration) -> PlanEstimate:
 def plan_row(plan: Plan, work: WorkSample, scene: Scene, cal: Calibration, oh: Overheads,
              records: Sequence[Mapping[str, Any]] = ()) -> PlanEstimate:
     """One plan's row: records' throughput if any, else calibration x plan factor x efficiency."""
-    measured = record_throughput_giter_s(records, plan.alias)
-    if measured is not None:
-        render = RENDER_START_S + work.useful_giter / measured
-        source = "records"
+    factors = recorded_factors(records, plan.alias)
+    if factors:
+        factor = statistics.median(factors)
+        render = render_seconds(work, scene, cal, plan.vcpus, factor)
+        source = (f"{len(factors)} run record(s) on {plan.alias}: {factor:.2f}x this machine's "
+                  "per-core speed")
     else:
         render = render_seconds(work, scene, cal, plan.vcpus, PLAN_VCPU_FACTOR)
-        source = "calibration x plan factor"
+        source = (f"no runs on {plan.alias} yet: assumes {PLAN_VCPU_FACTOR:g}x this machine's "
+                  "per-core speed")
     total = oh.setup_s + render + oh.download_s
     lifetime = total + oh.delete_s
     return PlanEstimate(

@@ -7,6 +7,7 @@ API prices or the offline snapshot), the work is sampled and the speed calibrate
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -20,7 +21,9 @@ from launcher.estimate.model import (
     sample_work,
 )
 from launcher.estimate.view import fmt_s, print_json, print_table
+from launcher.history import load_history
 from launcher.run.record import load_records
+from launcher.run.spec import default_state_dir
 from provision.plans import Plan, offline_plans, resolve_plan
 from renderer.scene import Scene
 
@@ -36,7 +39,21 @@ def _work(scene: Scene) -> WorkSample:
 
 
 def _records(output_dir: Path | None) -> list[dict[str, Any]]:
-    return load_records(output_dir) if output_dir is not None else []
+    """Every run this machine recorded (the state directory), and any under output_dir/runs
+    (older runs, or records copied from another machine); each run once."""
+    found = {r["run_id"]: r for r in load_records(output_dir)} if output_dir is not None else {}
+    for rec in load_history(default_state_dir()):
+        found.setdefault(rec.run_id, asdict(rec))
+    return list(found.values())
+
+
+def model_render_seconds(scene: Scene, plan: Plan) -> float:
+    """The model's render time for `plan` at this machine's per-core speed (factor 1): what a
+    finished run compares its measured render time with (model.plan_speed_factor)."""
+    from launcher.estimate.model import calibrate, render_seconds
+
+    work = _work(scene)
+    return render_seconds(work, scene, calibrate(), plan.vcpus, 1.0)
 
 
 def build_estimate(scene: Scene, plans: Sequence[Plan], output_dir: Path | None = None,

@@ -8,6 +8,7 @@ from typing import Any, TextIO
 
 from launcher import units
 from launcher.estimate.model import (
+    PLAN_VCPU_FACTOR,
     Estimate,
     PlanEstimate,
     cheapest,
@@ -63,9 +64,15 @@ def notes(est: Estimate, deadline_s: float | None) -> list[str]:
         f"{w.frames} frames, +/-{100 * w.rel_error:.0f}% (from {w.sampled_frames} frames at "
         f"{w.sample_side_px[0]}x{w.sample_side_px[1]})",
         f"speed: {1 / cal.kernel_s_per_giter:.2f} G executed iterations/s per core here "
-        f"(calibrated {cal.measured_at}); plans use their run records when present",
+        f"(calibrated {cal.measured_at})",
         f"prices: {est.price_source}{date}",
     ]
+    learnt = [r.speed_source for r in est.rows if "run record" in r.speed_source]
+    if learnt:
+        lines += [f"learnt: {s}" for s in learnt]
+    if len(learnt) < len(est.rows):
+        lines.append(f"plans without runs yet assume {PLAN_VCPU_FACTOR:g}x this machine's "
+                     "per-core speed (an assumption until a run measures them)")
     if deadline_s is not None and fastest_within(est.all_rows, deadline_s) is None:
         lines.append(f"no plan finishes within {fmt_s(deadline_s)}")
     advice = local_advice(est)

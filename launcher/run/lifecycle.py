@@ -31,6 +31,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
 from launcher.errors import DeleteUnconfirmed, Interrupted, LauncherError, one_line
+from launcher.estimate.model import plan_speed_factor
 from launcher.run import teardown
 from launcher.run.costguard import CostGuard
 from launcher.run.detach import remember_record
@@ -114,6 +115,7 @@ class Lifecycle:
             type_id=spec.plan.type_id, price_hourly_usd=first_price.price_hourly_usd,
             image=spec.image, instance_label=self.label, frames=spec.frames, user=spec.user,
             nodes=nodes, max_cost_usd=spec.max_cost_usd, output_dir=str(spec.output_dir),
+            model_render_s=spec.model_render_s,
             launcher_pid=os.getpid(), launcher_host=socket.gethostname())
         self.nodes = [Node(i, node_label(self.run_id, i, nodes)) for i in range(1, nodes + 1)]
         self.layout = RemoteLayout(PurePosixPath("/home") / spec.user)
@@ -283,12 +285,20 @@ class Lifecycle:
             self.record.finished_at = utc_now_text()
         if error is None and not self.detached:
             self.record.status = "completed"
+            self._learn()
         self.save()
         if unconfirmed is not None:
             raise unconfirmed from error
         if error is not None:
             raise error
         return self.record
+
+    def _learn(self) -> None:
+        """A completed one-node run: the plan's measured speed, for later estimates."""
+        render = self.record.phases_s.get("render")
+        if len(self.nodes) == 1 and self.record.model_render_s and render:
+            factor = plan_speed_factor(self.record.model_render_s, render)
+            self.record.plan_speed_factor = round(factor, 4) if factor else None
 
     def _after_failure(self, exc: BaseException) -> None:
         self.record.status = "interrupted" if isinstance(exc, Interrupted | KeyboardInterrupt) \

@@ -45,6 +45,10 @@ class RunRecord:
     render_throughput_giter_s: float | None = None
     max_cost_usd: float | None = None  # --max-cost: `launcher attach` keeps holding the run to it
     output_dir: str | None = None  # where the results (and the user's copy of this record) go
+    # What the run teaches the estimates (scene-independent): model render time at factor 1,
+    # and the plan's per-core speed relative to this machine that the measured render implies.
+    model_render_s: float | None = None
+    plan_speed_factor: float | None = None
     # The launcher process attached to the run (cleanup spares a run whose launcher lives).
     launcher_pid: int | None = None
     launcher_host: str | None = None

@@ -94,6 +94,9 @@ class JobSpec:
     scene_summary: dict[str, Any] = field(default_factory=dict)
     guards: GuardSpec = field(default_factory=GuardSpec)  # firewall, host key, lease
     detach: bool = False  # start the render and leave it to the lease (`launcher attach`)
+    # The estimate model's render time at this machine's per-core speed: a finished run turns
+    # it and the measured render time into the plan's speed factor (estimate.model).
+    model_render_s: float | None = None
 
 
 @dataclass

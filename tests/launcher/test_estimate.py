@@ -137,7 +137,7 @@ def test_plan_row_applies_the_billing_rule():
     sc = scene(w=1080, h=1080, frames=1800)
     oh = E.overheads([], E.output_bytes(sc))
     row = E.plan_row(p, work(), sc, cal(), oh)
-    assert row.speed_source == "calibration x plan factor"
+    assert row.speed_source.startswith("no runs on dedicated-4 yet: assumes 0.6x")
     assert row.total_s == pytest.approx(row.setup_s + row.render_s + row.download_s)
     assert row.lifetime_s == pytest.approx(row.total_s + oh.delete_s)
     assert row.billed_hours == math.ceil(row.lifetime_s / 3600)
@@ -152,17 +152,39 @@ def test_run_records_take_precedence_for_their_plan_only():
     p = resolve_plan("dedicated-8", plans)
     sc = scene(w=1080, h=1080, frames=1800)
     records = [
-        {"plan": "dedicated-8", "status": "completed", "render_throughput_giter_s": 10.0},
-        {"plan": "dedicated-8", "status": "completed", "render_throughput_giter_s": 30.0},
-        {"plan": "dedicated-8", "status": "failed", "render_throughput_giter_s": 0.001},
-        {"plan": "dedicated-48", "status": "completed", "render_throughput_giter_s": 99.0},
+        {"plan": "dedicated-8", "status": "completed", "plan_speed_factor": 0.5},
+        {"plan": "dedicated-8", "status": "completed", "plan_speed_factor": 0.9},
+        {"plan": "dedicated-8", "status": "failed", "plan_speed_factor": 0.01},
+        {"plan": "dedicated-8", "status": "completed", "nodes": 2, "plan_speed_factor": 0.01},
+        {"plan": "dedicated-48", "status": "completed", "plan_speed_factor": 3.0},
     ]
     oh = E.overheads(records, 0)
-    row = E.plan_row(p, work(useful_giter=100.0), sc, cal(), oh, records)
-    assert row.speed_source == "records"
-    assert row.render_s == pytest.approx(E.RENDER_START_S + 100.0 / 20.0)
+    row = E.plan_row(p, work(), sc, cal(), oh, records)
+    assert row.speed_source.startswith("2 run record(s) on dedicated-8: 0.70x")
+    assert row.render_s == pytest.approx(E.render_seconds(work(), sc, cal(), 8, 0.7))
     other = E.plan_row(resolve_plan("dedicated-4", plans), work(), sc, cal(), oh, records)
-    assert other.speed_source != "records"
+    assert other.speed_source.startswith("no runs on dedicated-4 yet: assumes 0.6x")
+
+
+def test_a_factor_learnt_on_a_centred_scene_prices_an_off_centre_one():
+    """Issue 12: useful iterations per kernel second depend on the scene (3.2x useful/executed
+    with the mirror, 1.6x off-centre), so the old records mispredicted other scenes by ~2x. The
+    factor is relative to the model, which carries each scene's own sampled work."""
+    plan = resolve_plan("dedicated-8", offline_plans())
+    centred = scene(w=480, h=480, frames=200)
+    wc = work(useful_giter=96.0, executed_giter=30.0)        # mirror: 3.2 useful per executed
+    woff = work(useful_giter=48.0, executed_giter=30.0)      # off-centre: 1.6
+    model_c = E.render_seconds(wc, centred, cal(), 8, 1.0)
+    actual_c = E.render_seconds(wc, centred, cal(), 8, 0.75)  # the run measured 0.75x
+    factor = E.plan_speed_factor(model_c, actual_c)
+    assert factor == pytest.approx(0.75)
+    records = [{"plan": "dedicated-8", "status": "completed", "plan_speed_factor": factor,
+                "render_throughput_giter_s": wc.useful_giter / (actual_c - E.RENDER_START_S)}]
+    truth = E.render_seconds(woff, centred, cal(), 8, 0.75)   # same work executed: same time
+    row = E.plan_row(plan, woff, centred, cal(), E.overheads([], 0), records)
+    assert row.render_s == pytest.approx(truth)
+    old = E.RENDER_START_S + woff.useful_giter / records[0]["render_throughput_giter_s"]
+    assert abs(old - truth) / truth > 0.3  # what the old records did: far off
 
 
 def test_overheads_from_records_else_defaults():

@@ -459,3 +459,15 @@ def test_attach_keeps_the_cost_cap(tmp_path, monkeypatch) -> None:
     attach_mod.attach("r1", MemoryCloud(), None, state_root=tmp_path / "state")
     assert seen["spec"].max_cost_usd == 3.0
     assert seen["spec"].plan.in_region("br-gru").price_hourly_usd == pytest.approx(1.814)
+
+
+def test_a_completed_run_records_what_it_teaches_the_estimates(spec, tmp_path,
+                                                               monkeypatch) -> None:
+    monkeypatch.setattr(Job, "set_up", lambda self: None)
+    monkeypatch.setattr(Job, "render_and_pull",
+                        lambda self: self.record.phases_s.__setitem__("render", 16.5))
+    record = _job(replace(spec, model_render_s=31.5), MemoryCloud(), tmp_path).run()
+    assert record.model_render_s == 31.5
+    assert record.plan_speed_factor == pytest.approx((31.5 - 1.5) / (16.5 - 1.5))
+    saved = json.loads((tmp_path / "state" / "record.json").read_text())
+    assert saved["plan_speed_factor"] == pytest.approx(2.0)  # in the state directory's record
