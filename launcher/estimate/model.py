@@ -55,6 +55,15 @@ EFFICIENCY_SLOPE = 0.01
 # SIMD-bound kernel one vCPU is taken as 0.6 of one core here. An assumption until run records
 # on the plan exist; it is the first number to replace with a measured one.
 PLAN_VCPU_FACTOR = 0.6
+# The model's own error, measured (benchmarks/RESULTS.md, "Estimate accuracy"): predicted vs
+# measured render time of the four example scenes in two full runs on this machine was -10.7,
+# +0.2, +1.6, -14.0, -10.0, +3.0, +7.0, +16.7%: 9.7% RMS. Taken as 10% (1 sigma).
+MODEL_REL_ERROR = 0.10
+# A plan without runs rests on PLAN_VCPU_FACTOR, an assumption: its speed is taken as uncertain
+# by 30% (1 sigma) on top, until a run measures it.
+UNMEASURED_PLAN_REL_ERROR = 0.30
+# The interval printed is the central 80%: +/- 1.28 sigma of a normal error.
+INTERVAL_Z = 1.2816
 # Process start, imports, numba cache load, palette, ffmpeg start and the final join: a 2-frame
 # `renderer render` takes 1.2 s of wall time here.
 RENDER_START_S = 1.5
@@ -284,6 +293,12 @@ def record_throughput_giter_s(records: Sequence[Mapping[str, Any]], plan: str) -
     return statistics.median(vals) if vals else None
 
 
+def interval_rel(sampling_rel: float, plan_rel: float = 0.0) -> float:
+    """Half-width of the printed 80% interval, relative: the work sample's error, the model's
+    measured error and the plan's speed uncertainty, independent, so added in quadrature."""
+    return INTERVAL_Z * math.sqrt(sampling_rel**2 + MODEL_REL_ERROR**2 + plan_rel**2)
+
+
 def plan_speed_factor(model_render_s: float, actual_render_s: float) -> float | None:
     """What a finished run teaches, in a scene-independent form: the per-core speed of the plan
     relative to this machine, as the factor that makes the model (whole pipeline, the run's own
@@ -341,7 +356,8 @@ def local_row(work: WorkSample, scene: Scene, cal: Calibration) -> PlanEstimate:
     r = render_seconds(work, scene, cal, cal.local_cores, 1.0, eff=cal.local_efficiency)
     return PlanEstimate(
         plan="local", type_id=None, vcpus=cal.local_cores, price_hourly_usd=0.0,
-        setup_s=0.0, render_s=r, render_error_s=r * work.rel_error, download_s=0.0, total_s=r,
+        setup_s=0.0, render_s=r, render_error_s=r * interval_rel(work.rel_error),
+        download_s=0.0, total_s=r,
         lifetime_s=0.0, billed_hours=0, cost_usd=0.0, speed_source="calibration",
         overhead_source="none")
 
@@ -352,6 +368,8 @@ def plan_row(plan: Plan, work: WorkSample, scene: Scene, cal: Calibration, oh: O
     factors = recorded_factors(records, plan.alias)
     if factors:
         factor = statistics.median(factors)
+        spread = (statistics.stdev(factors) / factor) if len(factors) > 1 else MODEL_REL_ERROR
+        rel = interval_rel(work.rel_error, spread / math.sqrt(len(factors)))
         render = render_seconds(work, scene, cal, plan.vcpus, factor)
         source = (f"{len(factors)} run record(s) on {plan.alias}: {factor:.2f}x this machine's "
                   "per-core speed")
@@ -359,12 +377,13 @@ def plan_row(plan: Plan, work: WorkSample, scene: Scene, cal: Calibration, oh: O
         render = render_seconds(work, scene, cal, plan.vcpus, PLAN_VCPU_FACTOR)
         source = (f"no runs on {plan.alias} yet: assumes {PLAN_VCPU_FACTOR:g}x this machine's "
                   "per-core speed")
+        rel = interval_rel(work.rel_error, UNMEASURED_PLAN_REL_ERROR)
     total = oh.setup_s + render + oh.download_s
     lifetime = total + oh.delete_s
     return PlanEstimate(
         plan=plan.alias, type_id=plan.type_id, vcpus=plan.vcpus,
         price_hourly_usd=plan.price_hourly_usd, setup_s=oh.setup_s, render_s=render,
-        render_error_s=render * work.rel_error, download_s=oh.download_s, total_s=total,
+        render_error_s=render * rel, download_s=oh.download_s, total_s=total,
         lifetime_s=lifetime, billed_hours=billed_hours(lifetime), cost_usd=cost_usd(plan, lifetime),
         speed_source=source, overhead_source=oh.source)
 

@@ -8,6 +8,7 @@ from typing import Any, TextIO
 
 from launcher import units
 from launcher.estimate.model import (
+    MODEL_REL_ERROR,
     PLAN_VCPU_FACTOR,
     Estimate,
     PlanEstimate,
@@ -70,6 +71,8 @@ def notes(est: Estimate, deadline_s: float | None) -> list[str]:
     learnt = [r.speed_source for r in est.rows if "run record" in r.speed_source]
     if learnt:
         lines += [f"learnt: {s}" for s in learnt]
+    lines.append(f"intervals (+/-): 80%, from the model's measured error ({MODEL_REL_ERROR:.0%}), "
+                 "the work sample's, and each plan's speed uncertainty")
     if len(learnt) < len(est.rows):
         lines.append(f"plans without runs yet assume {PLAN_VCPU_FACTOR:g}x this machine's "
                      "per-core speed (an assumption until a run measures them)")

@@ -250,3 +250,19 @@ def test_real_calibration_gives_plausible_speeds(tmp_path):
     assert 0.05 < c.kernel_s_per_giter < 20  # 0.05..20 s per G iterations per core
     assert 0 <= c.kernel_s_per_msample < 1
     assert E.MIN_LOCAL_EFFICIENCY <= c.local_efficiency <= 1
+
+
+def test_intervals_carry_the_measured_model_error_and_widen_for_unmeasured_plans():
+    plans = offline_plans()
+    p = resolve_plan("dedicated-8", plans)
+    sc = scene(w=1080, h=1080, frames=1800)
+    w = work(rel_error=0.01)
+    local = E.local_row(w, sc, cal())
+    unmeasured = E.plan_row(p, w, sc, cal(), E.overheads([], 0))
+    recs = [{"plan": "dedicated-8", "status": "completed", "plan_speed_factor": f}
+            for f in (0.7, 0.72, 0.69)]
+    measured = E.plan_row(p, w, sc, cal(), E.overheads([], 0), recs)
+    rel = [r.render_error_s / r.render_s for r in (local, measured, unmeasured)]
+    assert rel[0] >= E.INTERVAL_Z * E.MODEL_REL_ERROR  # never the sampling error alone
+    assert rel[0] <= rel[1] < rel[2]
+    assert rel[2] >= E.INTERVAL_Z * E.UNMEASURED_PLAN_REL_ERROR
