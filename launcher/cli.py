@@ -24,6 +24,7 @@ from renderer.cli_common import (
     tidy_help,
     version_option,
 )
+from renderer.errors import RenderError
 from renderer.scene import Overrides, Scene, load_scene
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -582,6 +583,10 @@ def estimate(
     deadline: Annotated[str | None, typer.Option("--deadline", help="e.g. 10m: mark the "
                                                  "fastest plan finishing within it.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Rows as JSON.")] = False,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Also draw cost against time for "
+                                              "every plan to this PNG.")] = None,
+    max_cost: Annotated[float | None, typer.Option("--max-cost", help="Draw this cap on the "
+                                                   "plot (USD).")] = None,
     nodes: Annotated[int | None, typer.Option("--nodes", min=1, help="Also: the plan (--plan "
                                               "or the scene's) on 1..N nodes, and a suggested "
                                               "N.")] = None,
@@ -599,6 +604,15 @@ def estimate(
     deadline_s = parse_duration_s(deadline, "--deadline") if deadline else None
     if deadline_s is not None and deadline_s <= 0:
         raise ConfigError(f"--deadline: must be positive, got {deadline}")
+    if plot is not None:
+        from renderer.render import _check_writable
+
+        if plot.suffix.lower() != ".png":
+            raise ConfigError(f"--plot: the picture is a PNG file; got {plot}")
+        try:
+            _check_writable(plot, "--plot")
+        except RenderError as exc:
+            raise ConfigError(str(exc)) from None
     pool = _plans_online_or_snapshot()
     cluster = None
     if nodes is not None:
@@ -607,8 +621,13 @@ def estimate(
 
         chosen = resolve_plan(cfg.plan, pool).in_region(cfg.region)
         cluster = nodes_estimate.estimate(scene, chosen, cfg.output_dir, None, nodes)
-    print_estimate(scene, cfg, only_plan=plan, deadline_s=deadline_s, as_json=as_json,
-                   plans=pool, nodes=nodes_estimate.as_json(cluster) if cluster else None)
+    est = print_estimate(scene, cfg, only_plan=plan, deadline_s=deadline_s, as_json=as_json,
+                         plans=pool, nodes=nodes_estimate.as_json(cluster) if cluster else None)
+    if plot is not None:
+        from launcher.estimate.plot import plot_estimate
+
+        plot_estimate(est, plot, deadline_s=deadline_s, max_cost_usd=max_cost, nodes=cluster)
+        typer.echo(f"wrote {plot}", err=as_json)
     if cluster is not None and not as_json:
         for line in nodes_estimate.nodes_table_lines(cluster):
             typer.echo(line)

@@ -5,6 +5,7 @@ every task slot a segment; bad input is one line and exit 2."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -47,3 +48,29 @@ def test_bad_input_is_one_line_and_exit_2() -> None:
     for args in (("--deadline", "-5m"), ("--plan", "dedicated-3")):
         res = run("examples/quick.toml", *args)
         assert res.exit_code == 2, (args, res.output)
+
+
+def test_plot_draws_every_plan_and_bad_paths_write_nothing(tmp_path) -> None:
+    from PIL import Image
+
+    target = tmp_path / "cost.png"
+    res = run("examples/quick.toml", "--nodes", "3", "--deadline", "10m", "--max-cost", "2",
+              "--plot", str(target))
+    assert res.exit_code == 0, res.output
+    with Image.open(target) as im:
+        assert im.format == "PNG" and im.size[0] > 400
+    for bad in (tmp_path / "cost.txt", Path("/proc/nope/cost.png")):
+        res = run("examples/quick.toml", "--plot", str(bad))
+        assert res.exit_code == 2 and not bad.exists(), res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cost.png"]  # no temp files left
+
+
+def test_dominated_plans_are_the_beaten_ones() -> None:
+    from launcher.estimate.plot import dominated
+
+    class R:
+        def __init__(self, plan, t, c):
+            self.plan, self.total_s, self.cost_usd = plan, t, c
+
+    rows = [R("a", 100, 1.0), R("b", 100, 2.0), R("c", 50, 2.0), R("d", 200, 0.5)]
+    assert dominated(rows) == {"b"}
