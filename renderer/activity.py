@@ -6,6 +6,8 @@ Measured on the kernel's exact escape counts (interior points count max_iteratio
   (before its exact savings), so this is also the cost profile of the animation.
 - edge_density: fraction of neighbouring sample pairs (across and down) whose counts differ; the
   detail a viewer sees, since flat regions have equal counts.
+- change: how different the frame looks from the next one (mean CIE76 ΔE on the colours shown,
+  renderer.perceptual): what `renderer retime` evens out, so its effect shows here.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from renderer.errors import SceneError
 from renderer.grid import sample_grid
 from renderer.kernel import escape_counts
 from renderer.lowres import evenly_spaced, scaled
+from renderer.perceptual import srgb_to_lab, visual_change
 from renderer.scene import Scene
 
 
@@ -37,12 +40,14 @@ class FrameActivity:
     time_s: float
     c: complex
     metrics: CountMetrics
+    change: float = 0.0  # mean ΔE to the next frame (the last: to the one before)
 
     def as_json(self) -> dict[str, Any]:
         m = self.metrics
         return {"frame": self.frame, "time_s": self.time_s, "c": [self.c.real, self.c.imag],
                 "interior_fraction": m.interior_fraction, "mean_count": m.mean_count,
-                "std_count": m.std_count, "edge_density": m.edge_density}
+                "std_count": m.std_count, "edge_density": m.edge_density,
+                "change": self.change}
 
 
 @dataclass(frozen=True)
@@ -83,11 +88,20 @@ def measure_activity(scene: Scene, samples: int, width: int) -> Activity:
     v = low.view
     xs, ys = sample_grid(v.center_x, v.center_y, v.half_width, v.half_height, low.width,
                          low.height)
+    from renderer.render import FrameRenderer, rgb
+
+    colours = FrameRenderer(low)
     out = []
     for k in evenly_spaced(scene.frames, samples):
         c = scene.c_at_frame(k)
         counts, _ = escape_counts(xs, ys, c, scene.max_iterations, scene.escape_radius)
-        out.append(FrameActivity(k, k / scene.fps, c, count_metrics(counts, scene.max_iterations)))
+        change = 0.0
+        if scene.frames > 1:
+            other = k + 1 if k + 1 < scene.frames else k - 1
+            change = visual_change(srgb_to_lab(rgb(colours.rgba(k))),
+                                   srgb_to_lab(rgb(colours.rgba(other))))
+        out.append(FrameActivity(k, k / scene.fps, c, count_metrics(counts, scene.max_iterations),
+                                 change))
     return Activity(low, out)
 
 

@@ -10,7 +10,8 @@ from renderer.scene import Scene
 
 
 def plot_activity(activity: Activity, scene: Scene, path: Path) -> None:
-    """Three panels over time: interior fraction, escape counts (mean and spread), detail."""
+    """Four panels over time: interior fraction, escape counts (mean and spread), detail, and
+    the visual change per frame."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display on servers and in CI; the plot only goes to a file
@@ -21,8 +22,8 @@ def plot_activity(activity: Activity, scene: Scene, path: Path) -> None:
     mean = [f.metrics.mean_count for f in fr]
     std = [f.metrics.std_count for f in fr]
 
-    fig = Figure(figsize=(8, 6.4), dpi=100, layout="constrained")
-    ax_in, ax_n, ax_edge = fig.subplots(3, 1, sharex=True)
+    fig = Figure(figsize=(8, 8), dpi=100, layout="constrained")
+    ax_in, ax_n, ax_edge, ax_change = fig.subplots(4, 1, sharex=True)
     ax_in.plot(t, [100 * f.metrics.interior_fraction for f in fr], color="tab:purple")
     ax_in.set_ylabel("interior %")
     ax_n.plot(t, mean, color="tab:orange", label="mean")
@@ -34,8 +35,10 @@ def plot_activity(activity: Activity, scene: Scene, path: Path) -> None:
     ax_n.legend(loc="upper left", fontsize="small", frameon=False)
     ax_edge.plot(t, [100 * f.metrics.edge_density for f in fr], color="tab:green")
     ax_edge.set_ylabel("detail (edge %)")
-    ax_edge.set_xlabel("time (s)")
-    for ax in (ax_in, ax_n, ax_edge):
+    ax_change.plot(t, [f.change for f in fr], color="tab:red")
+    ax_change.set_ylabel("change/frame (ΔE)")
+    ax_change.set_xlabel("time (s)")
+    for ax in (ax_in, ax_n, ax_edge, ax_change):
         ax.grid(alpha=0.3)
         ax.set_xlim(0, max(t[-1], 1 / scene.fps))
     low = activity.scene

@@ -30,6 +30,7 @@ import numpy as np
 from renderer.atomic import write_text_atomically
 from renderer.errors import SceneError
 from renderer.lowres import scaled
+from renderer.perceptual import srgb_to_lab, visual_change
 from renderer.scene import SCHEMA, Overrides, Scene, load_document, scene_from_dict
 from renderer.toml_text import dumps
 
@@ -38,25 +39,6 @@ DEFAULT_MAX_SPEEDUP = 20.0
 # Keyframes of the new path: between two, c moves at a constant speed. 240 knots put a knot
 # every ~8 frames of a one-minute scene, fine enough that the per-frame change stays even.
 KNOTS = 240
-
-
-def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
-    """(…, 3) uint8 sRGB → (…, 3) CIELAB (D65), float32."""
-    c = rgb.astype(np.float32) / 255.0
-    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-    m = np.array([[0.4124564, 0.3575761, 0.1804375],
-                  [0.2126729, 0.7151522, 0.0721750],
-                  [0.0193339, 0.1191920, 0.9503041]], dtype=np.float32)
-    xyz = lin @ m.T / np.array([0.95047, 1.0, 1.08883], dtype=np.float32)
-    eps, kappa = 216 / 24389, 24389 / 27
-    f = np.where(xyz > eps, np.cbrt(xyz), (kappa * xyz + 16) / 116)
-    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]),
-                     200 * (f[..., 1] - f[..., 2])], axis=-1)
-
-
-def visual_change(a_lab: np.ndarray, b_lab: np.ndarray) -> float:
-    """Mean CIE76 ΔE between two frames already in Lab."""
-    return float(np.sqrt(((a_lab - b_lab) ** 2).sum(axis=-1)).mean())
 
 
 def frame_changes(scene: Scene) -> np.ndarray:

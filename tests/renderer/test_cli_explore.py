@@ -36,8 +36,8 @@ def test_activity_json_is_the_measurement(tmp_path: Path) -> None:
 
     want = measure_activity(load_scene(scene, Overrides(num_steps=32)), 5, 16)
     assert rows == [json.loads(json.dumps(f.as_json())) for f in want.frames]
-    assert sorted(rows[0]) == ["c", "edge_density", "frame", "interior_fraction", "mean_count",
-                               "std_count", "time_s"]
+    assert sorted(rows[0]) == ["c", "change", "edge_density", "frame", "interior_fraction",
+                               "mean_count", "std_count", "time_s"]
     assert not list(tmp_path.glob("*.png"))  # --json alone plots nothing
 
 

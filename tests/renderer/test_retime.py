@@ -82,3 +82,18 @@ def test_lab_of_black_and_white() -> None:
     lab = srgb_to_lab(np.array([[0, 0, 0], [255, 255, 255]], dtype=np.uint8))
     assert abs(lab[0, 0]) < 1e-3 and abs(lab[1, 0] - 100) < 0.05
     assert np.all(np.abs(lab[:, 1:]) < 0.05)
+
+
+def test_activity_shows_the_change_evened_out(tmp_path: Path) -> None:
+    """`renderer activity` measures the per-frame change: its spread shrinks after retime."""
+    from renderer.activity import measure_activity
+
+    proc = run("retime", str(SOURCE), *SMALL, "-o", "even.toml", "--preview-size", "48",
+               cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    source = load_scene(SOURCE, Overrides(num_steps=48, num_frames=40, max_iterations=200))
+    before = [f.change for f in measure_activity(source, 40, 48).frames]
+    after = [f.change for f in measure_activity(load_scene(tmp_path / "even.toml"), 40,
+                                                48).frames]
+    cv = [float(np.std(x) / np.mean(x)) for x in (before, after)]
+    assert cv[1] < cv[0] / 2, cv  # much more even
