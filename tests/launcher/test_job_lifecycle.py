@@ -471,3 +471,29 @@ def test_a_completed_run_records_what_it_teaches_the_estimates(spec, tmp_path,
     assert record.plan_speed_factor == pytest.approx((31.5 - 1.5) / (16.5 - 1.5))
     saved = json.loads((tmp_path / "state" / "record.json").read_text())
     assert saved["plan_speed_factor"] == pytest.approx(2.0)  # in the state directory's record
+
+
+def test_on_a_terminal_the_render_gets_a_bar_with_the_money_and_lines_above_it(
+        spec, tmp_path, monkeypatch) -> None:
+    import io
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = Tty()
+    hooks = ConsoleHooks(out=out)
+    assert hooks.rich and not hooks.timestamps
+
+    def render(self):
+        with self.phase("render"):
+            for k in (1, 5, 10):
+                self.hooks.progress(k, 10, 2.0)
+            self.hooks.message("server renders on 2 cores")
+
+    _after_create(monkeypatch, render)
+    _job(spec, MemoryCloud(), tmp_path, hooks=hooks).run()
+    text = out.getvalue()
+    assert "billed so far $0.11 at $0.108/h" in text  # in the bar's status column
+    assert "server renders on 2 cores" in text and "render done in" in text
+    assert hooks._bar is None  # stopped with its phase
