@@ -459,9 +459,11 @@ def run(
     # A dry run needs no account: it prices from the public plans and skips the token checks.
     account = not dry_run or _token_or_none() is not None
     cloud = _cloud(require_token=account, quick=dry_run)
+    prices = None if account else _price_source()
     checked = preflight(scene, cfg, cloud, cloud_firewall=not no_cloud_firewall,
                         ssh_from=ssh_from, account=account,
-                        plans=None if account else _price_source().plans)
+                        plans=None if prices is None else prices.plans,
+                        api_reachable=prices is None or prices.live)
     for note in checked.notes:
         _say(f"note: {note}")
     spec = build_spec(scene, resolve_scene_path(config), cfg, checked, _override_args(ov),

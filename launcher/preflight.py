@@ -50,7 +50,7 @@ class PreflightFailed(LauncherError):  # noqa: N818
 
 def preflight(scene: Scene, cfg: RunConfig, cloud: Any, *, cloud_firewall: bool = False,
               ssh_from: str | None = None, account: bool = True,
-              plans: list[Plan] | None = None) -> Checked:
+              plans: list[Plan] | None = None, api_reachable: bool = True) -> Checked:
     """Validate everything; raise PreflightFailed listing every problem, one per line.
     With `cloud_firewall`, the SSH source is `ssh_from` or this machine's detected address.
     account=False (a dry run without a token): the token is not checked, `plans` price it, and
@@ -97,6 +97,8 @@ def preflight(scene: Scene, cfg: RunConfig, cloud: Any, *, cloud_firewall: bool 
             notes.append("no Linode API token: its checks are skipped (a real run needs one)")
         plan = resolve_plan(cfg.plan, plans if plans is not None else plans_from_api(cloud))
         try:
+            if not api_reachable:  # the price lookup found no API: do not wait for it again
+                raise ProvisionError("the API did not answer")
             offered = [r for r in cfg.regions if cloud.region_offers(r, plan.type_id)]
             user_data_ok = hostkey.user_data_supported(cloud, cfg.image, cfg.regions)
         except ProvisionError as exc:

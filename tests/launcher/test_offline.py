@@ -90,3 +90,41 @@ def test_every_preflight_problem_on_its_own_line(tmp_path, fake_linode) -> None:
     assert "error: 2 problems:" in lines
     assert any(line.startswith("  - output.path") for line in lines)
     assert any(line.startswith("  - unknown plan 'dedicated-3'") for line in lines)
+
+
+@pytest.fixture
+def unroutable():
+    """An address whose connections never complete, as an unroutable one: a listening socket
+    that never accepts, its queue already full, so new connection attempts hang (on loopback)."""
+    import socket
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(0)
+    port = srv.getsockname()[1]
+    fill = []
+    for _ in range(4):
+        c = socket.socket()
+        c.setblocking(False)
+        try:
+            c.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        fill.append(c)
+    time.sleep(0.2)
+    yield f"http://127.0.0.1:{port}/v4"
+    for c in fill:
+        c.close()
+    srv.close()
+
+
+def test_planning_with_the_api_unroutable_answers_in_seconds(tmp_path, scene,
+                                                             unroutable) -> None:
+    for args in (("plans",), ("estimate", str(scene), "--plan", "dedicated-4"),
+                 ("run", str(scene), "--dry-run", "--ssh-from", "198.51.100.7/32")):
+        proc, took = launcher(tmp_path, unroutable, *args)
+        assert proc.returncode == 0 and took < 5, (args, took, proc.stderr[-500:])
+        assert "snapshot" in proc.stdout + proc.stderr, args
+    proc, took = launcher(tmp_path, unroutable, "ls", token="tok")
+    assert proc.returncode == 1 and took < 10
+    assert len([x for x in proc.stderr.splitlines() if x.startswith("error:")]) == 1
