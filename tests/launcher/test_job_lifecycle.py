@@ -131,6 +131,17 @@ def spec(tmp_path: Path) -> JobSpec:
                    exclude_file=tmp_path / "exclude.txt")
 
 
+def capped_in_br_gru(tmp_path: Path, **changes) -> JobSpec:
+    """dedicated-48 in br-gru ($1.814/h, not $1.296/h) under --max-cost 3: one billed hour."""
+    scene = tmp_path / "scene.toml"
+    scene.write_text("")
+    return JobSpec(scene_path=scene, scene_output_name="out.mp4", frames=10, render_args=(),
+                   plan=resolve_plan("dedicated-48", offline_plans()), regions=("br-gru",),
+                   image="linode/debian12", output_dir=tmp_path / "output",
+                   project_dir=tmp_path, exclude_file=tmp_path / "exclude.txt",
+                   max_cost_usd=3.0, **changes)
+
+
 def _job(spec: JobSpec, cloud: MemoryCloud, tmp_path: Path, hooks: Hooks | None = None,
          **kw) -> Job:
     return Job(spec, cloud, hooks, state_dir=tmp_path / "state", **kw)
@@ -343,13 +354,7 @@ def test_a_clear_refusal_is_not_watched_for(spec, tmp_path) -> None:
 def test_the_region_price_is_used_for_the_record_and_the_cap(tmp_path, monkeypatch) -> None:
     """dedicated-48 in br-gru is $1.814/h, not the default $1.296/h: the record, the bill and
     the --max-cost arithmetic use the region's price (old: the base plan's after preflight)."""
-    plan = resolve_plan("dedicated-48", offline_plans())
-    scene = tmp_path / "scene.toml"
-    scene.write_text("")
-    spec = JobSpec(scene_path=scene, scene_output_name="out.mp4", frames=10, render_args=(),
-                   plan=plan, regions=("br-gru",), image="linode/debian12",
-                   output_dir=tmp_path / "output", project_dir=tmp_path,
-                   exclude_file=tmp_path / "exclude.txt", max_cost_usd=3.0)
+    spec = capped_in_br_gru(tmp_path)
     caps = []
     _after_create(monkeypatch, lambda self: caps.append(self.lease_cap_s()))
     record = _job(spec, MemoryCloud(), tmp_path).run()
@@ -418,13 +423,7 @@ def test_a_detached_run_leaves_a_lease_that_ends_within_the_cost_cap(tmp_path,
     from launcher.run import single
     from launcher.run.guards import RunGuards
 
-    plan = resolve_plan("dedicated-48", offline_plans())
-    scene = tmp_path / "scene.toml"
-    scene.write_text("")
-    spec = JobSpec(scene_path=scene, scene_output_name="out.mp4", frames=10, render_args=(),
-                   plan=plan, regions=("br-gru",), image="linode/debian12",
-                   output_dir=tmp_path / "output", project_dir=tmp_path,
-                   exclude_file=tmp_path / "exclude.txt", max_cost_usd=3.0, detach=True)
+    spec = capped_in_br_gru(tmp_path, detach=True)
     asked: list[float | None] = []
     monkeypatch.setattr(single, "start_detached", lambda *a: {"home": "/home/juliafarm",
                                                             "files": {}, "output_name": "o"})
