@@ -79,8 +79,13 @@ def test_dry_run_with_nodes_estimates_and_creates_nothing(fake_linode, tmp_path)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-3000:]
     assert "estimate on 3 x dedicated-48" in log, log
-    # 4 segments fit on node 1's 6 task slots (48 cores): more nodes would only cost more.
-    assert "split 4/0/0" in log and "suggested: --nodes 1" in log, log
+    # Segments are cut so every task slot of every node gets one (3 nodes x 6 slots of 48
+    # cores: at least 18; a local render's 5-second segments were 4, leaving nodes 2 and 3
+    # idle); but on a scene this small setup dominates, and one node is suggested.
+    split = re.search(r"(\d+) segments split ([\d/]+)", log)
+    assert split and int(split.group(1)) >= 18, log
+    assert all(int(n) > 0 for n in split.group(2).split("/")), log
+    assert "suggested: --nodes 1" in log, log
     assert "dry run" in log and "nothing was created" in log
     assert fake.ledger.entries() == [] and fake.instances() == []
 
