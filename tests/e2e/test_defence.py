@@ -26,7 +26,7 @@ from tests.e2e.test_run_faults import Inspect, _run, assert_nothing_left, make_j
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 LAUNCHER_SIDE = "203.0.113.1/32"  # this machine's address on the test bridge
-LONG = ("--num-steps", "480", "--max-iterations", "5000")  # 300 frames: minutes on 2 cores
+LONG = ("--num-steps", "480", "--max-iterations", "20000")  # 300 frames: minutes on 2 cores
 
 
 def _guards(fake, **changes) -> GuardSpec:

@@ -124,8 +124,10 @@ def test_signal_mid_render_deletes_and_keeps_finished_segments(fake_linode_hosts
     scene = _scene(tmp_path, frames=300)
     out = tmp_path / "out"
     proc = subprocess.Popen(
+        # Heavy frames: the render must still be going when the signal comes (at 5000
+        # iterations the faster kernel finished all 300 frames between two progress lines).
         _launcher("run", "--plan", "dedicated-2", "--config", str(scene), "--output", str(out),
-                  "--yes", "--num-steps", "480", "--max-iterations", "5000", *SSH_FROM),
+                  "--yes", "--num-steps", "480", "--max-iterations", "20000", *SSH_FROM),
         env=_env(fake, tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         stdin=subprocess.DEVNULL)
     lines: list[str] = []

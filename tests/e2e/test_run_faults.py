@@ -224,7 +224,7 @@ def test_render_crash_midway_pulls_finished_segments(fake_linode_hosts, tmp_path
 
     hooks = KillRenderer()
     job = make_job(fake, tmp_path, frames=300, hooks=hooks,
-                   render_args=("--num-steps", "480", "--max-iterations", "5000"))
+                   render_args=("--num-steps", "480", "--max-iterations", "20000"))
     original = job._render
 
     def render_with_handle():
@@ -299,7 +299,7 @@ def test_max_cost_stops_the_render_in_time_and_deletes(fake_linode_hosts, tmp_pa
     # An hour is too long for a test: the guard's stop point comes 25 s into the lifetime.
     monkeypatch.setattr(costguard.CostGuard, "stop_at_lifetime_s", property(lambda self: 25.0))
     job = make_job(fake, tmp_path, frames=300, max_cost_usd=0.10,
-                   render_args=("--num-steps", "480", "--max-iterations", "5000"))
+                   render_args=("--num-steps", "480", "--max-iterations", "20000"))
     with pytest.raises(LauncherError, match="--max-cost"):
         job.run()
     assert job.record.lifetime_s is not None and job.record.lifetime_s < 60

@@ -190,8 +190,11 @@ def _cut_off(instance) -> None:
 
 @pytest.mark.root
 @pytest.mark.slow
-@pytest.mark.parametrize("how, why", [("deleted", "its instance is gone"),
-                                      ("unreachable", "its scheduler did not answer")])
+# A deleted node is noticed by whichever look comes first: the API (gone) or the tunnel to it
+# closing with its scheduler silent (the host goes down with it); both are right.
+@pytest.mark.parametrize("how, why", [
+    ("deleted", ("its instance is gone", "the SSH tunnel to it closed")),
+    ("unreachable", ("its scheduler did not answer",))])
 def test_the_scheduler_node_lost_mid_run_fails_over_and_completes(fake_linode_hosts, tmp_path,
                                                                   how, why) -> None:
     fake = fake_linode_hosts
@@ -225,8 +228,8 @@ def test_the_scheduler_node_lost_mid_run_fails_over_and_completes(fake_linode_ho
     assert hooks.killer is not None
     hooks.killer.join()
     assert record.status == "completed", record.error
-    assert any(w.startswith("node-1, the Dask scheduler's node, was lost mid-run") and why in w
-               for w in record.warnings), record.warnings
+    assert any(w.startswith("node-1, the Dask scheduler's node, was lost mid-run")
+               and any(reason in w for reason in why) for w in record.warnings), record.warnings
     took_over = [t for t in record.lost if "node-2 took over the scheduler" in t]
     assert took_over, record.lost
     left = int(re.search(r"(\d+) of 8 segment\(s\) were left to render", took_over[0])[1])
@@ -435,7 +438,7 @@ def test_sigkill_mid_run_every_node_deletes_itself_at_lease_end(fake_linode_host
     proc = subprocess.Popen(
         _launcher("run", "--plan", "dedicated-2", "--nodes", "2", "--config", str(scene),
                   "--output", str(tmp_path / "out"), "--yes", "--max-lifetime", "60s",
-                  "--num-steps", "480", "--max-iterations", "5000", *SSH_FROM),
+                  "--num-steps", "480", "--max-iterations", "20000", *SSH_FROM),
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         stdin=subprocess.DEVNULL)
     lines: list[str] = []
