@@ -256,10 +256,7 @@ class ClusterJob(Lifecycle):
         return self.lifecycle(body)
 
     def _follow_driver(self, files: DetachedFiles) -> None:
-        cap = self._cost_cap()
-        guard = None if cap is None else CostGuard(self.priced_plan,
-                                                   (self.spec.max_cost_usd or 0) / len(self.nodes),
-                                                   self.cluster.cost_stop_margin_s)
+        cap, guard = self._cost_cap(), self._cost_guard()
         timeout_s = None if guard is None else guard.remaining_s(self.lifetime_s())
         code, last = self.follow_remote(self.nodes[0], watch_command(files), timeout_s)
         if cap is not None and (reason := cap()) is not None:
@@ -664,16 +661,24 @@ class ClusterJob(Lifecycle):
                                     f"{missing[0]}")
             self.record.outputs.append({"path": str(frames_local), "kind": "frames"})
 
-    def _cost_cap(self) -> Callable[[], str | None] | None:
-        """--max-cost during the render: every node bills alike, so each may spend 1/N of the
-        cap; the render stops in time for the deletes to land within it (launcher.run.costguard)."""
+    def _cost_guard(self) -> CostGuard | None:
+        """--max-cost for one node: every node bills alike at the region's price, so each may
+        spend 1/N of the cap (launcher.run.costguard)."""
         cap = self.spec.max_cost_usd
         if cap is None:
             return None
-        guard = CostGuard(self.spec.plan, cap / self.cluster.nodes, self.cluster.cost_stop_margin_s)
+        return CostGuard(self.priced_plan, cap / self.cluster.nodes,
+                         self.cluster.cost_stop_margin_s)
+
+    def _cost_cap(self) -> Callable[[], str | None] | None:
+        """--max-cost during the render: the reason to stop once the render must stop for the
+        deletes to land within the cap, else None."""
+        guard, cap = self._cost_guard(), self.spec.max_cost_usd
+        if guard is None or cap is None:
+            return None
 
         def reason() -> str | None:
-            lifetime = time.monotonic() - (self._created_at or time.monotonic())
+            lifetime = self.lifetime_s()
             if not guard.should_stop(lifetime):
                 return None
             return (f"--max-cost ${cap:.2f}: stopped the render after {lifetime:.0f} s of node "

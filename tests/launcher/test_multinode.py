@@ -121,3 +121,20 @@ def test_one_node_is_not_a_cluster(tmp_path) -> None:
     with pytest.raises(ValueError):
         ClusterSpec(job=None, nodes=1, scene_toml="", overrides=Overrides(),  # type: ignore
                     segment_frames=1)
+
+
+def test_the_cluster_cost_cap_uses_the_region_price(tmp_path) -> None:
+    """dedicated-48 in br-gru is $1.814/h: the cluster's --max-cost guard prices each node at it
+    (it used the base $1.296/h, the twin of the one-node defect)."""
+    from launcher.run.spec import JobSpec
+    from provision.plans import offline_plans, resolve_plan
+
+    job = JobSpec(scene_path=tmp_path / "s.toml", scene_output_name="o.mp4", frames=10,
+                  render_args=(), plan=resolve_plan("dedicated-48", offline_plans()),
+                  regions=("br-gru",), image="linode/debian12", output_dir=tmp_path / "out",
+                  project_dir=tmp_path, exclude_file=tmp_path / "x", max_cost_usd=6.0)
+    cj = ClusterJob(ClusterSpec(job=job, nodes=2, scene_toml="", overrides=Overrides(),
+                                segment_frames=1), None, state_dir=tmp_path / "st")  # type: ignore
+    guard = cj._cost_guard()
+    assert guard is not None and guard.plan.price_hourly_usd == 1.814
+    assert guard.allowed_hours == 1  # $3 per node buys one hour at $1.814, two at $1.296
