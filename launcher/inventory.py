@@ -17,6 +17,7 @@ from launcher.run.spec import TAG
 from launcher.units import fmt_s
 from provision import billing
 from provision.cloud import Cloud
+from provision.lease import parse_deadline
 from provision.plans import plans_from_api
 
 RUN_TAG_PREFIX = "juliafarm-run-"
@@ -108,7 +109,7 @@ def _record(run_id: str, state_root: Path) -> RunRecord | None:
 
 def _after_now(deadline: str) -> bool:
     try:
-        when = datetime.strptime(deadline, "%Y-%m-%d %H:%M:%S UTC").replace(tzinfo=UTC)
+        when = parse_deadline(deadline)
     except ValueError:
         return True  # unreadable: assume live, never delete a leased run by mistake
     return when > datetime.now(UTC)

@@ -191,8 +191,16 @@ class Heartbeat:
                                     f"{' '.join(str(exc).split())[:200]}")
 
 
+DEADLINE_FORMAT = "%Y-%m-%d %H:%M:%S UTC"
+
+
 def fmt_deadline(deadline: datetime) -> str:
-    return deadline.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return deadline.astimezone(UTC).strftime(DEADLINE_FORMAT)
+
+
+def parse_deadline(text: str) -> datetime:
+    """fmt_deadline's text back to a UTC datetime (ValueError if it is not one)."""
+    return datetime.strptime(text, DEADLINE_FORMAT).replace(tzinfo=UTC)
 
 
 def _now() -> datetime:

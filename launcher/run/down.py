@@ -12,7 +12,7 @@ from pathlib import Path
 from launcher.errors import DeleteUnconfirmed, one_line
 from launcher.run import teardown
 from launcher.run.detach import RECORD_POINTER
-from launcher.run.record import RunRecord
+from launcher.run.record import STATE_RECORD, RunRecord
 from launcher.run.spec import run_tag
 from provision import firewall, tokens
 from provision.cloud import Cloud
@@ -51,12 +51,19 @@ def take_down(cloud: Cloud, run_id: str, state_root: Path,
 
 
 def _note(state_root: Path, run_id: str, deleted: bool | str) -> None:
-    pointer = state_root / run_id / RECORD_POINTER
+    """Both copies of the run's record, if this machine has them: the state directory's (what
+    history reads) and the one beside the output (where the pointer leads)."""
+    state_dir = state_root / run_id
+    paths = [state_dir / STATE_RECORD]
     try:
-        path = Path(pointer.read_text().strip())
-        record = RunRecord.load(path)
-        if record.deleted is not True:
-            record.deleted = deleted
-            record.save(path)
-    except (OSError, ValueError, TypeError):
-        pass  # no record here (another machine's run): the cloud side is what matters
+        paths.append(Path((state_dir / RECORD_POINTER).read_text().strip()))
+    except OSError:
+        pass
+    for path in dict.fromkeys(paths):
+        try:
+            record = RunRecord.load(path)
+            if record.deleted is not True:
+                record.deleted = deleted
+                record.save(path)
+        except (OSError, ValueError, TypeError):
+            continue  # no record here (another machine's run): the cloud side is what matters

@@ -233,4 +233,5 @@ def test_api_down_at_the_end_is_unconfirmed_until_down_finishes(fake_linode, tmp
     take_down(run.cloud, run.run_id, tmp_path / "state", say=said.append)
     assert fake.ledger.running() == [] and fake.instances() == [] and fake.firewalls() == []
     assert json.loads(run.record_path.read_text())["deleted"] is True
+    assert json.loads(run.state_record_path.read_text())["deleted"] is True  # history's copy
     assert sum("deleted instance" in s for s in said) == nodes
