@@ -87,11 +87,15 @@ class Knots:
     positions: tuple[float, ...]
 
 
+def check_max_speedup(max_speedup: float) -> None:
+    if not max_speedup > 1 or not math.isfinite(max_speedup):
+        raise SceneError(f"--max-speedup: must be more than 1, got {max_speedup:g}")
+
+
 def even_knots(changes: np.ndarray, max_speedup: float, knots: int = KNOTS) -> Knots:
     """Knots that spend on each stretch of the path time in proportion to its visual change,
     each stretch at least 1/max_speedup of its share at constant speed (the speed limit)."""
-    if not max_speedup > 1:
-        raise SceneError(f"--max-speedup: must be more than 1, got {max_speedup:g}")
+    check_max_speedup(max_speedup)
     n = len(changes)
     if changes.sum() <= 0:
         floor = 1.0  # nothing changes anywhere: constant speed
@@ -161,8 +165,7 @@ def retime(source: Path, overrides: Overrides, target: Path, *,
     from renderer.render import _check_writable
     from renderer.window import check_target
 
-    if not max_speedup > 1 or not math.isfinite(max_speedup):
-        raise SceneError(f"--max-speedup: must be more than 1, got {max_speedup:g}")
+    check_max_speedup(max_speedup)  # before any work: bad input writes nothing
     doc = load_document(source, overrides)
     scene = scene_from_dict(doc, source=source)
     check_target(target, source)
