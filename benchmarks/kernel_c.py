@@ -1,0 +1,242 @@
+"""Kernel benchmark: renderer.kernel against an exact hand-written AVX-512 C kernel, side by side.
+
+    python benchmarks/kernel_c.py [--quick] [--repeats R] [--compare PATH]
+
+Builds benchmarks/c/julia_avx512.c with the system gcc (-O3 -march=native -ffp-contract=off
+-fno-fast-math -fopenmp) into a cache directory, loads it with ctypes, checks that its counts equal
+renderer.kernel's and the plain pure-Python reference's on small grids (and renderer.kernel's on
+every timed frame), then times both kernels on the issue-14 frames (1080x1080 unless noted, 500
+iterations, view [-1.8, 1.8]^2 through renderer.grid.sample_grid, c.real -0.62772) at 1 and 2
+threads. Repeats are interleaved (ours, C, ours, C, ...) and the median is reported, because the
+machine is shared and noisy. ratio = C time / our time (1.0 = parity, higher = ours faster);
+scaling = 1-thread time / 2-thread time. --compare PATH also times another copy of the kernel
+module (e.g. the version before a change) in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import hashlib
+import importlib.util
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "renderer"))
+
+from reference import escape_counts as reference_counts  # noqa: E402
+
+from renderer import kernel  # noqa: E402
+from renderer.grid import sample_grid  # noqa: E402
+
+C_SOURCE = Path(__file__).resolve().parent / "c" / "julia_avx512.c"
+CFLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-fno-fast-math", "-fopenmp",
+          "-shared", "-fPIC"]
+MAX_ITER = 500
+HALF = 1.8
+C_REAL = -0.62772
+# (label, c.imag, size px): the frames of issue 14.
+FRAMES: list[tuple[str, float, int]] = [
+    ("original test frame", -0.42193, 800),
+    ("15% interior, slow", -0.3498, 1080),
+    ("heaviest dark-to-yellow", 0.0, 1080),
+    ("spiral start", -0.42, 1080),
+    ("spiral, long escapes", -0.399, 1080),
+]
+THREADS = (1, 2)
+
+
+def build_c(cache_dir: Path | None = None) -> Path:
+    """Compile the C kernel once per source and flags; returns the shared library's path."""
+    src = C_SOURCE.read_bytes()
+    key = hashlib.sha256(src + " ".join(CFLAGS).encode()).hexdigest()[:16]
+    xdg = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    cache = cache_dir or xdg / "juliafarm"
+    lib = cache / f"julia_avx512-{key}.so"
+    if not lib.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = lib.with_suffix(f".{os.getpid()}.tmp")
+        subprocess.run(["gcc", *CFLAGS, "-o", str(tmp), str(C_SOURCE)], check=True)
+        os.replace(tmp, lib)
+    return lib
+
+
+class CKernel:
+    """ctypes wrapper with escape_counts' signature, semantics and symmetry decision."""
+
+    def __init__(self, lib_path: Path) -> None:
+        lib = ctypes.CDLL(str(lib_path))
+        f = lib.julia_counts
+        dp = ctypes.POINTER(ctypes.c_double)
+        f.argtypes = [dp, dp, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_double,
+                      ctypes.c_double, ctypes.c_int64, ctypes.c_double,
+                      ctypes.POINTER(ctypes.c_int32), dp, ctypes.c_int, ctypes.c_int64,
+                      ctypes.c_int]
+        f.restype = ctypes.c_int64
+        self._f = f
+        self.threads = 1
+
+    def escape_counts(self, xs: np.ndarray, ys: np.ndarray, c: complex, max_iter: int,
+                      escape_radius: float = 2.0, *, want_final_modulus: bool = False,
+                      stats: dict | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        xs = np.ascontiguousarray(xs, dtype=np.float64)
+        ys = np.ascontiguousarray(ys, dtype=np.float64)
+        h, w = ys.size, xs.size
+        counts = np.empty((h, w), dtype=np.int32)
+        fmod = np.empty((h, w) if want_final_modulus else (1, 1), dtype=np.float64)
+        symmetric = (np.array_equal(xs, -xs[::-1]) and np.array_equal(ys, -ys[::-1]))
+        rows = (h + 1) // 2 if symmetric else h
+        mirror_below = (h // 2) * w if symmetric else 0
+        dp = ctypes.POINTER(ctypes.c_double)
+        it = self._f(xs.ctypes.data_as(dp), ys.ctypes.data_as(dp), w, h, rows, c.real, c.imag,
+                     max_iter, escape_radius * escape_radius,
+                     counts.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)),
+                     fmod.ctypes.data_as(dp), int(want_final_modulus), mirror_below,
+                     self.threads)
+        if stats is not None:
+            stats["iterations"] = int(it)
+        return counts, (fmod if want_final_modulus else None)
+
+
+def load_module(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"compare_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def check_small(ck: CKernel, others: dict[str, Callable]) -> int:
+    """C counts == every kernel's == the plain reference's on small grids; returns grids checked."""
+    cases = [
+        (sample_grid(0.0, 0.0, 1.8, 1.8, 41, 37), complex(C_REAL, -0.42193), 300),
+        (sample_grid(0.0, 0.0, 1.8, 1.8, 40, 40), complex(C_REAL, -0.3498), 500),
+        (sample_grid(0.0, 0.0, 1.8, 1.8, 33, 20), complex(C_REAL, 0.0), 500),
+        (sample_grid(0.1, -0.05, 1.0, 1.0, 13, 11), complex(-1.0, 0.0), 3000),
+        (sample_grid(0.05, -0.03, 1.0, 1.0, 17, 9), complex(-0.12, 0.75), 2000),
+        (sample_grid(0.0, 0.0, 1.5, 1.5, 1, 25), complex(C_REAL, -0.4), 120),
+        (sample_grid(0.0, 0.0, 1.5, 1.5, 70, 3), complex(C_REAL, -0.399), 500),
+    ]
+    for threads in THREADS:
+        ck.threads = threads
+        kernel.set_threads(threads)
+        for (xs, ys), c, max_iter in cases:
+            ref_c, ref_m = reference_counts(xs, ys, c, max_iter)
+            ref = np.array(ref_c, dtype=np.int32)
+            escaped = ref < max_iter
+            got = {"C": ck.escape_counts(xs, ys, c, max_iter, want_final_modulus=True)}
+            for name, fn in others.items():
+                got[name] = fn(xs, ys, c, max_iter, want_final_modulus=True)
+            for name, (counts, mod2) in got.items():
+                if not np.array_equal(counts, ref):
+                    raise SystemExit(f"MISMATCH: {name} vs reference, c={c}, grid "
+                                     f"{xs.size}x{ys.size}, {int((counts != ref).sum())} pixels")
+                if not np.array_equal(mod2[escaped], np.array(ref_m)[escaped]):
+                    raise SystemExit(f"MISMATCH: {name} final |z|^2 vs reference, c={c}")
+    return len(cases) * len(THREADS)
+
+
+@dataclass
+class Row:
+    label: str
+    c: complex
+    size: int
+    times: dict[tuple[str, int], float]  # (kernel, threads) -> median seconds
+    exec_share: float                    # executed / useful iterations of ours
+
+
+def time_frame(label: str, ci: float, size: int, kernels: dict[str, Callable], ck: CKernel,
+               repeats: int) -> Row:
+    xs, ys = sample_grid(0.0, 0.0, HALF, HALF, size, size)
+    c = complex(C_REAL, ci)
+    samples: dict[tuple[str, int], list[float]] = {}
+    ours_counts = None
+    stats: dict = {}
+    for threads in THREADS:
+        ck.threads = threads
+        kernel.set_threads(threads)
+        results = {}
+        for name, fn in kernels.items():  # warm up, and check counts on the full frame
+            results[name] = fn(xs, ys, c, MAX_ITER)[0]
+        ref = results["C"]
+        for name, counts in results.items():
+            if not np.array_equal(counts, ref):
+                raise SystemExit(f"MISMATCH on frame c={c}: {name} vs C, "
+                                 f"{int((counts != ref).sum())} pixels ({threads} threads)")
+        ours_counts = results["ours"]
+        for _ in range(repeats):
+            for name, fn in kernels.items():
+                t0 = time.perf_counter()
+                fn(xs, ys, c, MAX_ITER, stats=stats if name == "ours" else None)
+                samples.setdefault((name, threads), []).append(time.perf_counter() - t0)
+    assert ours_counts is not None
+    useful = int(ours_counts.sum(dtype=np.int64))
+    return Row(label, c, size, {k: statistics.median(v) for k, v in samples.items()},
+               stats["iterations"] / max(1, useful))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="5 repeats instead of 15")
+    ap.add_argument("--repeats", type=int, default=None, help="interleaved repeats per frame")
+    ap.add_argument("--compare", type=Path, default=None,
+                    help="also time escape_counts from this copy of renderer/kernel.py")
+    args = ap.parse_args()
+    repeats = args.repeats or (5 if args.quick else 15)
+
+    ck = CKernel(build_c())
+    kernels: dict[str, Callable] = {"ours": kernel.escape_counts, "C": ck.escape_counts}
+    if args.compare:
+        kernels["before"] = load_module(args.compare).escape_counts
+    others = {k: v for k, v in kernels.items() if k != "C"}
+    n = check_small(ck, others)
+    print(f"# counts identical to the plain reference on {n} small grids/thread counts: "
+          + ", ".join(kernels))
+    print(f"# {MAX_ITER} iterations, view [-{HALF}, {HALF}]^2, c.real {C_REAL}; median of "
+          f"{repeats} interleaved repeats; ratio = C time / kernel time (1.0 = parity)")
+    names = [k for k in kernels if k != "C"]
+    head = f"{'frame':<26}{'c.imag':>9}{'px':>6}{'exec%':>6}"
+    for t in THREADS:
+        head += f"{'C' + str(t) + ' ms':>9}" + "".join(f"{k + str(t) + ' ms':>11}" for k in names)
+        head += "".join(f"{k + ' r' + str(t):>10}" for k in names)
+    head += f"{'C scal':>8}" + "".join(f"{k + ' scal':>12}" for k in names)
+    print(head)
+    print("-" * len(head))
+    rows: list[Row] = []
+    for label, ci, size in FRAMES:
+        r = time_frame(label, ci, size, kernels, ck, repeats)
+        rows.append(r)
+        line = f"{label:<26}{ci:>9.5f}{size:>6}{100 * r.exec_share:>5.1f}%"
+        for t in THREADS:
+            line += f"{1e3 * r.times['C', t]:>9.2f}"
+            line += "".join(f"{1e3 * r.times[k, t]:>11.2f}" for k in names)
+            line += "".join(f"{r.times['C', t] / r.times[k, t]:>9.2f}x" for k in names)
+        line += f"{r.times['C', 1] / r.times['C', 2]:>7.2f}x"
+        line += "".join(f"{r.times[k, 1] / r.times[k, 2]:>11.2f}x" for k in names)
+        print(line, flush=True)
+    parts = []
+    for k in names:
+        for t in THREADS:
+            ratios = [r.times["C", t] / r.times[k, t] for r in rows]
+            parts.append(f"{k}/C {t}T min {min(ratios):.2f}x "
+                         f"median {statistics.median(ratios):.2f}x")
+        scal = [r.times[k, 1] / r.times[k, 2] for r in rows]
+        parts.append(f"{k} scaling min {min(scal):.2f}x")
+    cscal = [r.times["C", 1] / r.times["C", 2] for r in rows]
+    parts.append(f"C scaling min {min(cscal):.2f}x")
+    print("SUMMARY: " + "; ".join(parts) + f"  ({len(rows)} frames, counts identical)")
+
+
+if __name__ == "__main__":
+    main()
