@@ -113,6 +113,7 @@ def load_module(path: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(f"compare_{path.stem}", path)
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # numba's cache pickles references to the module by name
     spec.loader.exec_module(mod)
     return mod
 
