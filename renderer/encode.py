@@ -1,4 +1,9 @@
-"""Frames → MP4: ffmpeg as a subprocess fed raw RGBA on stdin from a writer thread; concat."""
+"""Frames → MP4: ffmpeg as a subprocess fed raw frames on stdin from a writer thread; concat.
+
+Frames arrive as RGBA (ffmpeg converts them to the scene's pixel format with the BT.709 matrix) or,
+for yuv420p video, already as BT.709 limited-range I420 planes (renderer.colour.colourise_yuv420):
+then ffmpeg converts nothing and the pipe carries 1.5 bytes a pixel instead of 4.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +28,10 @@ from renderer.scene import Encoding
 # the renderer's memory whatever the frame count.
 QUEUE_FRAMES = 3
 _STOP = object()
+# What Encoder.write accepts: RGBA words, or the I420 planes of the video itself.
+INPUT_FORMATS = ("rgba", "yuv420p")
+# The colour tags every video carries (what the planes are, and what HD players assume).
+_COLOUR_TAGS = ["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709"]
 
 
 def find_ffmpeg() -> str:
@@ -40,8 +49,17 @@ def find_ffmpeg() -> str:
         ) from exc
 
 
-def encoder_args(encoding: Encoding) -> list[str]:
-    """ffmpeg output options for the scene's codec settings (identical for every segment)."""
+def direct_input(encoding: Encoding) -> str:
+    """The input format that needs no conversion in ffmpeg for this encoding, else "rgba"."""
+    return "yuv420p" if encoding.pix_fmt == "yuv420p" else "rgba"
+
+
+def encoder_args(encoding: Encoding, input_format: str = "rgba") -> list[str]:
+    """ffmpeg output options for the scene's codec settings (identical for every segment).
+
+    From "rgba" ffmpeg converts with the BT.709 matrix to limited range; from "yuv420p" (only for
+    yuv420p video) the planes already are that, so they pass through with the same tags.
+    """
     args = ["-c:v", encoding.codec]
     if encoding.codec in ("libx264", "libx265", "h264", "hevc"):
         args += ["-crf", str(encoding.crf), "-preset", encoding.preset]
@@ -49,10 +67,21 @@ def encoder_args(encoding: Encoding) -> list[str]:
         args += ["-crf", str(encoding.crf), "-b:v", "0"]
     else:  # mpeg4: quality scale instead of crf (2 best .. 31 worst)
         args += ["-q:v", str(max(2, min(31, encoding.crf // 2)))]
-    # RGB → YUV with the BT.709 matrix every HD player assumes, and say so in the stream.
-    args += ["-vf", "scale=out_color_matrix=bt709:out_range=tv", "-pix_fmt", encoding.pix_fmt,
-             "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709"]
-    return args
+    if input_format == "rgba":
+        # RGB → YUV with the BT.709 matrix every HD player assumes, and say so in the stream.
+        args += ["-vf", "scale=out_color_matrix=bt709:out_range=tv"]
+    elif input_format != direct_input(encoding):
+        raise ValueError(f"cannot encode {encoding.pix_fmt} video from {input_format} frames")
+    else:
+        args += ["-color_range", "tv"]
+    return [*args, "-pix_fmt", encoding.pix_fmt, *_COLOUR_TAGS]
+
+
+def _input_args(input_format: str) -> list[str]:
+    if input_format == "rgba":
+        return ["-pix_fmt", "rgba"]
+    # Tag the raw planes as what they are, so no filter thinks it must convert them.
+    return ["-pix_fmt", input_format, "-color_range", "tv", *_COLOUR_TAGS]
 
 
 @dataclass
@@ -67,13 +96,21 @@ class Encoder:
 
     Use as a context manager: a clean exit closes stdin, waits for ffmpeg and renames the temp file;
     an exception (Ctrl-C included) kills ffmpeg and removes the temp file.
+
+    `input_format` says what write() gets: "rgba" (H, W, 4) uint8 frames, or "yuv420p" I420
+    buffers of W*H*3/2 bytes from renderer.colour.colourise_yuv420 (yuv420p video only).
     """
 
     def __init__(self, path: Path, width: int, height: int, fps: float, encoding: Encoding,
-                 *, ffmpeg: str | None = None, threads: int | None = None) -> None:
+                 *, ffmpeg: str | None = None, threads: int | None = None,
+                 input_format: str = "rgba") -> None:
+        if input_format not in INPUT_FORMATS:
+            raise ValueError(f"input_format must be one of {INPUT_FORMATS}, got {input_format!r}")
         self.path = Path(path)
         self.width, self.height, self.fps = width, height, fps
         self.encoding = encoding
+        self.input_format = input_format
+        self._args = encoder_args(encoding, input_format)  # refuses a mismatched pair up front
         self.ffmpeg = ffmpeg or find_ffmpeg()
         self.threads = threads
         self.stats = EncoderStats()
@@ -86,11 +123,12 @@ class Encoder:
 
     def __enter__(self) -> Encoder:
         argv = [self.ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-                "-f", "rawvideo", "-pix_fmt", "rgba", "-s", f"{self.width}x{self.height}",
-                "-framerate", f"{self.fps:g}", "-i", "-", "-an"]
+                "-f", "rawvideo", *_input_args(self.input_format),
+                "-s", f"{self.width}x{self.height}", "-framerate", f"{self.fps:g}", "-i", "-",
+                "-an"]
         if self.threads:
             argv += ["-threads", str(self.threads)]
-        argv += [*encoder_args(self.encoding), "-f", "mp4", str(self._tmp)]
+        argv += [*self._args, "-f", "mp4", str(self._tmp)]
         try:
             self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                           stderr=self._log)
@@ -100,16 +138,21 @@ class Encoder:
         self._thread.start()
         return self
 
-    def write(self, rgba: np.ndarray) -> None:
-        """Queue one (H, W, 4) uint8 frame; blocks while the queue is full."""
-        if rgba.shape != (self.height, self.width, 4) or rgba.dtype != np.uint8:
-            raise ValueError(f"frame {rgba.shape} {rgba.dtype} != ({self.height}, {self.width}, 4)")
+    def write(self, frame: np.ndarray) -> None:
+        """Queue one frame in the input format; blocks while the queue is full."""
+        if self.input_format == "rgba":
+            shape: tuple[int, ...] = (self.height, self.width, 4)
+        else:
+            shape = (self.width * self.height * 3 // 2,)
+        if frame.shape != shape or frame.dtype != np.uint8 or not frame.flags.c_contiguous:
+            raise ValueError(f"frame {frame.shape} {frame.dtype} != {shape} uint8 contiguous "
+                             f"({self.input_format})")
         t0 = time.perf_counter()
         while True:
             if self._error is not None:
                 raise self._failure()
             try:
-                self._queue.put(rgba, timeout=0.2)
+                self._queue.put(frame, timeout=0.2)
                 break
             except queue.Full:
                 continue

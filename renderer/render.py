@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from renderer.colour import Palette, colourise, make_palette, rgb
+from renderer.colour import Palette, colourise, colourise_yuv420, make_palette, rgb
 from renderer.cores import available_cores
-from renderer.encode import Encoder, concat, find_ffmpeg
+from renderer.encode import INPUT_FORMATS, Encoder, concat, direct_input, find_ffmpeg
 from renderer.errors import RenderError, RenderInterrupted, SceneError
 from renderer.grid import sample_grid
 from renderer.kernel import escape_counts, set_threads
@@ -45,6 +45,9 @@ class RenderOptions:
     segment_frames: int | None = None  # None = about SEGMENT_SECONDS of video
     progress: bool = True
     encoders: int | None = None        # segments encoded at once; None = from the core count
+    # What ffmpeg is fed: None = planes it needs not convert where the pixel format allows
+    # (yuv420p), else RGBA; "rgba" forces ffmpeg's own conversion (A/B benchmarks).
+    encoder_input: str | None = None
 
 
 @dataclass
@@ -82,11 +85,24 @@ class FrameRenderer:
         return counts, fmod
 
     def rgba(self, k: int) -> np.ndarray:
+        return self.video_frame(k, "rgba")[0]
+
+    def video_frame(self, k: int, input_format: str, *, want_rgba: bool = False
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Frame k as the encoder takes it (see encode.INPUT_FORMATS), and its RGBA too if asked
+        (for PNGs) or if that is the encoder's format."""
         counts, fmod = self.counts(k)
         t0 = time.perf_counter()
-        frame = colourise(self.palette, counts, fmod, self.scene.supersample)
+        k_ss = self.scene.supersample
+        rgba = colourise(self.palette, counts, fmod, k_ss) \
+            if want_rgba or input_format == "rgba" else None
+        if input_format == "yuv420p":
+            frame = colourise_yuv420(self.palette, counts, fmod, k_ss)
+        else:
+            assert rgba is not None
+            frame = rgba
         self.stats.colour_s += time.perf_counter() - t0
-        return frame
+        return frame, rgba
 
 
 def render_frame_rgb(scene: Scene, k: int) -> np.ndarray:
@@ -183,6 +199,9 @@ def render_animation(scene: Scene, options: RenderOptions | None = None) -> Rend
     done = parts.finished(segments) if resumed else set()
     todo = [s for s in segments if s.index not in done]
     n_enc = options.encoders or encoders_for(cores, len(todo))
+    fmt = options.encoder_input or direct_input(scene.encoding)
+    if fmt not in INPUT_FORMATS:
+        raise SceneError(f"encoder input: must be one of {', '.join(INPUT_FORMATS)}, got {fmt}")
     renderer = FrameRenderer(scene)
     t0 = time.perf_counter()
     wait_s = cpu_s = 0.0
@@ -195,7 +214,7 @@ def render_animation(scene: Scene, options: RenderOptions | None = None) -> Rend
                           + (f", resuming: {len(done)} done" if done else ""))
             for group in _chunks(todo, n_enc):
                 w, c = _render_group(group, renderer, parts, scene, ffmpeg, cores // n_enc or 1,
-                                     progress, png)
+                                     progress, png, fmt)
                 wait_s += w
                 cpu_s += c
     except KeyboardInterrupt:
@@ -216,21 +235,23 @@ def render_animation(scene: Scene, options: RenderOptions | None = None) -> Rend
 
 def _render_group(group: list[Segment], renderer: FrameRenderer, parts: PartsDir, scene: Scene,
                   ffmpeg: str, threads: int, progress: Progress,
-                  png: _PngWriter | None) -> tuple[float, float]:
+                  png: _PngWriter | None, fmt: str) -> tuple[float, float]:
     """Render the segments of a group round-robin into one encoder each; returns wait/CPU s."""
     with ExitStack() as stack:
         encoders = [stack.enter_context(Encoder(parts.file(s), scene.width, scene.height,
                                                 scene.fps, scene.encoding, ffmpeg=ffmpeg,
-                                                threads=threads if len(group) > 1 else None))
+                                                threads=threads if len(group) > 1 else None,
+                                                input_format=fmt))
                     for s in group]
         for j in range(max(s.frames for s in group)):
             for seg, enc in zip(group, encoders, strict=True):
                 if j < seg.frames:
                     k = seg.first + j
-                    frame = renderer.rgba(k)
+                    frame, rgba = renderer.video_frame(k, fmt, want_rgba=png is not None)
                     enc.write(frame)
                     if png is not None:
-                        png.put(k, frame)
+                        assert rgba is not None
+                        png.put(k, rgba)
                     progress.advance()
     # Leaving the stack waited for every ffmpeg, so their CPU time is in.
     return (sum(e.stats.blocked_s for e in encoders), sum(e.stats.cpu_s for e in encoders))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from renderer.colour import rgb
 from renderer.cores import available_cores
-from renderer.encode import Encoder, find_ffmpeg
+from renderer.encode import Encoder, direct_input, find_ffmpeg
 from renderer.errors import SceneError
 from renderer.kernel import set_threads
 from renderer.render import FrameRenderer, save_png
@@ -100,14 +100,15 @@ def render_segment_of(
     set_threads(threads)
     renderer = FrameRenderer(scene)
     t0 = time.perf_counter()
+    fmt = direct_input(scene.encoding)  # as render_animation, so segments join seamlessly
     with Encoder(output, scene.width, scene.height, scene.fps, scene.encoding,
-                 ffmpeg=find_ffmpeg(), threads=encoder_threads) as encoder:
+                 ffmpeg=find_ffmpeg(), threads=encoder_threads, input_format=fmt) as encoder:
         for k in range(segment.first, segment.stop):
-            frame = renderer.rgba(k)
+            frame, rgba = renderer.video_frame(k, fmt, want_rgba=frames_dir is not None)
             encoder.write(frame)
-            if frames_dir is not None:
+            if rgba is not None and frames_dir is not None:
                 # Same names and bytes as render_animation's --frames-dir.
-                save_png(rgb(frame), Path(frames_dir) / f"frame-{k:06d}.png")
+                save_png(rgb(rgba), Path(frames_dir) / f"frame-{k:06d}.png")
     total_s = time.perf_counter() - t0
     return SegmentResult(
         index=segment.index, first=segment.first, stop=segment.stop, path=str(output),

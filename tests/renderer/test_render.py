@@ -55,7 +55,7 @@ class _Boom(KeyboardInterrupt):
 def test_interrupted_render_resumes_from_finished_segments(scene_factory, monkeypatch,
                                                            tmp_path: Path) -> None:
     scene = scene_factory(frames=14)
-    real = FrameRenderer.rgba
+    real = FrameRenderer.counts
     calls: list[int] = []
 
     def flaky(self, k):
@@ -64,7 +64,7 @@ def test_interrupted_render_resumes_from_finished_segments(scene_factory, monkey
             raise _Boom
         return real(self, k)
 
-    monkeypatch.setattr(FrameRenderer, "rgba", flaky)
+    monkeypatch.setattr(FrameRenderer, "counts", flaky)
     with pytest.raises(RenderInterrupted, match="2 of 3 segments"):
         render_animation(scene, RenderOptions(segment_frames=5, progress=False))
     assert not scene.output.exists()
@@ -73,8 +73,8 @@ def test_interrupted_render_resumes_from_finished_segments(scene_factory, monkey
     assert not list(parts.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
 
     calls.clear()
-    monkeypatch.setattr(FrameRenderer, "rgba", real)
-    monkeypatch.setattr(FrameRenderer, "rgba", lambda self, k: calls.append(k) or real(self, k))
+    monkeypatch.setattr(FrameRenderer, "counts", real)
+    monkeypatch.setattr(FrameRenderer, "counts", lambda self, k: calls.append(k) or real(self, k))
     summary = render_animation(scene, RenderOptions(segment_frames=5, progress=False))
     assert calls == list(range(10, 14))  # only the unfinished segment was rendered
     assert summary.resumed_frames == 10
@@ -84,17 +84,17 @@ def test_interrupted_render_resumes_from_finished_segments(scene_factory, monkey
 
 def test_changed_scene_does_not_reuse_old_segments(scene_factory, monkeypatch) -> None:
     scene = scene_factory(frames=10)
-    real = FrameRenderer.rgba
+    real = FrameRenderer.counts
 
     def flaky(self, k):
         if k == 7:
             raise KeyboardInterrupt
         return real(self, k)
 
-    monkeypatch.setattr(FrameRenderer, "rgba", flaky)
+    monkeypatch.setattr(FrameRenderer, "counts", flaky)
     with pytest.raises(RenderInterrupted):
         render_animation(scene, RenderOptions(segment_frames=5, progress=False))
-    monkeypatch.setattr(FrameRenderer, "rgba", real)
+    monkeypatch.setattr(FrameRenderer, "counts", real)
     other = replace(scene, max_iterations=61)
     summary = render_animation(other, RenderOptions(segment_frames=5, progress=False))
     assert summary.resumed_frames == 0 and summary.rendered_frames == 10
@@ -125,7 +125,7 @@ def test_existing_output_is_untouched_until_the_new_one_is_complete(scene_factor
     def boom(self, k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(FrameRenderer, "rgba", boom)
+    monkeypatch.setattr(FrameRenderer, "counts", boom)
     with pytest.raises(RenderInterrupted):
         render_animation(scene, RenderOptions(progress=False))
     assert scene.output.read_bytes() == b"old video"
