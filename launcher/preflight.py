@@ -166,6 +166,7 @@ def build_spec(scene: Scene, scene_path: Path, cfg: RunConfig, checked: Checked,
         guards=guards,
         detach=detach,
         model_render_s=checked.model_render_s,
+        upload_bytes=checked.upload_bytes,
         scene_summary={
             "width": scene.width, "height": scene.height, "frames": scene.frames,
             "fps": scene.fps, "max_iterations": scene.max_iterations,

@@ -12,14 +12,15 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from launcher.config import RunConfig
+from launcher.estimate.calibration import calibrate
 from launcher.estimate.model import (
     Estimate,
     PlanEstimate,
-    WorkSample,
     estimate_scene,
     local_is_nearly_as_fast,
-    sample_work,
+    render_seconds,
 )
+from launcher.estimate.sampling import WorkSample, sample_work
 from launcher.estimate.view import fmt_s, print_json, print_table
 from launcher.history import load_history
 from launcher.run.record import load_records
@@ -49,11 +50,10 @@ def _records(output_dir: Path | None) -> list[dict[str, Any]]:
 
 def model_render_seconds(scene: Scene, plan: Plan) -> float:
     """The model's render time for `plan` at this machine's per-core speed (factor 1): what a
-    finished run compares its measured render time with (model.plan_speed_factor)."""
-    from launcher.estimate.model import calibrate, render_seconds
-
+    finished run compares its measured render time with (model.plan_speed_factor). Cold: the
+    server's numba cache starts empty, as every rented server's does."""
     work = _work(scene)
-    return render_seconds(work, scene, calibrate(), plan.vcpus, 1.0)
+    return render_seconds(work, scene, calibrate(), plan.vcpus, 1.0, cold=True)
 
 
 def build_estimate(scene: Scene, plans: Sequence[Plan], output_dir: Path | None = None,

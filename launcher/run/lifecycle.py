@@ -115,7 +115,7 @@ class Lifecycle:
             type_id=spec.plan.type_id, price_hourly_usd=first_price.price_hourly_usd,
             image=spec.image, instance_label=self.label, frames=spec.frames, user=spec.user,
             nodes=nodes, max_cost_usd=spec.max_cost_usd, output_dir=str(spec.output_dir),
-            model_render_s=spec.model_render_s,
+            model_render_s=spec.model_render_s, upload_bytes=spec.upload_bytes,
             launcher_pid=os.getpid(), launcher_host=socket.gethostname())
         self.nodes = [Node(i, node_label(self.run_id, i, nodes)) for i in range(1, nodes + 1)]
         self.layout = RemoteLayout(PurePosixPath("/home") / spec.user)

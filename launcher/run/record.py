@@ -49,6 +49,7 @@ class RunRecord:
     # and the plan's per-core speed relative to this machine that the measured render implies.
     model_render_s: float | None = None
     plan_speed_factor: float | None = None
+    upload_bytes: int | None = None  # what the sync sent (the pull's bytes are in outputs)
     # The launcher process attached to the run (cleanup spares a run whose launcher lives).
     launcher_pid: int | None = None
     launcher_host: str | None = None

@@ -97,6 +97,9 @@ class JobSpec:
     # The estimate model's render time at this machine's per-core speed: a finished run turns
     # it and the measured render time into the plan's speed factor (estimate.model).
     model_render_s: float | None = None
+    # The project's bytes after exclude.txt: with the sync's time, what a run teaches about
+    # uploads (estimate.model.transfer_s).
+    upload_bytes: int | None = None
 
 
 @dataclass

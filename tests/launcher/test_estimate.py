@@ -10,7 +10,9 @@ from dataclasses import replace
 
 import pytest
 
+from launcher.estimate import calibration as C
 from launcher.estimate import model as E
+from launcher.estimate import sampling as S
 from provision.plans import offline_plans, resolve_plan
 from renderer.grid import sample_grid
 from renderer.kernel import escape_counts
@@ -52,32 +54,32 @@ def true_executed(sc) -> int:
     return total
 
 
-def cal(**kw) -> E.Calibration:
+def cal(**kw) -> C.Calibration:
     base = dict(kernel_s_per_giter=1.0, kernel_s_per_msample=0.01, colour_s_per_msample=0.005,
                 local_cores=2, local_efficiency=0.9, machine="m", kernel_version="k",
                 measured_at="now")
     base.update(kw)
-    return E.Calibration(**base)
+    return C.Calibration(**base)
 
 
-def work(**kw) -> E.WorkSample:
+def work(**kw) -> S.WorkSample:
     base = dict(frames=1800, samples_per_frame=1080 * 1080, executed_giter=50.0,
                 useful_giter=100.0, computed_msamples=1050.0, rel_error=0.02, sampled_frames=24,
                 sample_side_px=(310, 310), encode_cpu_s_per_mpx=0.04, sample_s=1.0)
     base.update(kw)
-    return E.WorkSample(**base)
+    return S.WorkSample(**base)
 
 
 def test_sample_frames_are_stratified_and_in_range():
-    ks = E.sample_frame_indices(1800, 24)
+    ks = S.sample_frame_indices(1800, 24)
     assert len(ks) == 24 == len(set(ks))
     assert ks == sorted(ks) and 0 <= ks[0] < 75 and 1725 <= ks[-1] < 1800
-    assert E.sample_frame_indices(5, 24) == [0, 1, 2, 3, 4]
+    assert S.sample_frame_indices(5, 24) == [0, 1, 2, 3, 4]
 
 
 @pytest.mark.parametrize("w,h", [(1080, 1080), (3840, 2160), (1921, 1081), (100, 50)])
 def test_sample_size_keeps_aspect_and_parity(w, h):
-    sw, sh = E.sample_size(w, h, 96_000)
+    sw, sh = S.sample_size(w, h, 96_000)
     assert sw * sh <= 96_000 * 1.05 or (sw, sh) == (w, h)
     assert sw % 2 == w % 2 and sh % 2 == h % 2
     assert abs(sw / sh - w / h) < 0.05 * (w / h)
@@ -85,7 +87,7 @@ def test_sample_size_keeps_aspect_and_parity(w, h):
 
 def test_full_size_sample_counts_exactly_what_the_render_executes():
     sc = scene(w=64, h=48, frames=10)  # small enough that the sample IS the render
-    ws = E.sample_work(sc, probe_encoder=False)
+    ws = S.sample_work(sc, probe_encoder=False)
     assert ws.sample_side_px == (64, 48) and ws.sampled_frames == 10
     assert ws.executed_giter * 1e9 == pytest.approx(true_executed(sc), rel=1e-12)
     assert ws.useful_giter >= ws.executed_giter
@@ -93,7 +95,7 @@ def test_full_size_sample_counts_exactly_what_the_render_executes():
 
 def test_reduced_sample_is_within_its_error_of_the_true_work():
     sc = scene(w=360, h=360, it=200, frames=60)
-    ws = E.sample_work(sc, n_frames=12, max_samples=90 * 90)
+    ws = S.sample_work(sc, n_frames=12, max_samples=90 * 90)
     assert ws.sample_side_px[0] < 360
     truth = true_executed(sc) / 1e9
     err = abs(ws.executed_giter / truth - 1)
@@ -102,9 +104,20 @@ def test_reduced_sample_is_within_its_error_of_the_true_work():
 
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg on PATH")
-def test_encoder_probe_measures_a_positive_cost():
-    per_mpx = E.measure_encode(scene(w=128, h=128, frames=20), frames=8, max_samples=128 * 128)
-    assert 0 < per_mpx < 5
+def test_encoder_probe_measures_cost_and_size_at_the_scenes_size():
+    probe = S.probe_encoder_cost(scene(w=128, h=96, frames=20), frames=8, short=2)
+    assert probe.side_px == (128, 96)  # the scene's own size, not a reduced one
+    assert 0 < probe.cpu_s_per_mpx < 5
+    assert 0 < probe.bytes_per_px < 3
+
+
+def test_encoder_probe_size_is_capped_with_the_aspect_and_supersampling():
+    sc = scene(w=3840, h=2160)
+    w, h = S.probe_size(sc)
+    assert w * h <= S.ENCODE_PROBE_PX and abs(w / h - 16 / 9) < 0.02 and w % 2 == h % 2 == 0
+    w2, h2 = S.probe_size(replace(sc, supersample=2))
+    assert w2 * h2 * 4 <= S.ENCODE_PROBE_SAMPLES and w2 < w
+    assert S.probe_size(scene(w=640, h=360)) == (640, 360)
 
 
 def test_efficiency_model():
@@ -121,14 +134,17 @@ def test_render_seconds_is_core_seconds_over_cores():
     assert colour == pytest.approx(1080 * 1080 * 1800 / 1e6 * 0.005)
     assert encode == pytest.approx(1080 * 1080 * 1800 / 1e6 * 0.04)
     r = E.render_seconds(w, sc, c, 16, core_speed=0.5)
-    expect = E.RENDER_START_S + (kernel + colour + encode) / (16 * 0.5)
+    expect = c.start_s + (kernel + colour + encode) / (16 * 0.5)
     assert r == pytest.approx(expect)
+    # A fresh server's numba cache is empty: the compile, on one core at that core's speed.
+    assert E.render_seconds(w, sc, c, 16, 0.5, cold=True) == pytest.approx(
+        expect + c.compile_s / 0.5)
     assert E.render_seconds(w, sc, c, 32, 0.5) < r
     # A kernel-bound render is limited by the kernel at its parallel efficiency.
     heavy = work(executed_giter=50_000.0)
     k2, _, _ = E.core_seconds(heavy, sc, c)
     assert E.render_seconds(heavy, sc, c, 16, 0.5, eff=0.5) == pytest.approx(
-        E.RENDER_START_S + k2 / 0.5 / (16 * 0.5))
+        c.start_s + k2 / 0.5 / (16 * 0.5))
 
 
 def test_plan_row_applies_the_billing_rule():
@@ -161,7 +177,8 @@ def test_run_records_take_precedence_for_their_plan_only():
     oh = E.overheads(records, 0)
     row = E.plan_row(p, work(), sc, cal(), oh, records)
     assert row.speed_source.startswith("2 run record(s) on dedicated-8: 0.70x")
-    assert row.render_s == pytest.approx(E.render_seconds(work(), sc, cal(), 8, 0.7))
+    assert row.render_s == pytest.approx(E.render_seconds(work(), sc, cal(), 8, 0.7,
+                                                                cold=True))
     other = E.plan_row(resolve_plan("dedicated-4", plans), work(), sc, cal(), oh, records)
     assert other.speed_source.startswith("no runs on dedicated-4 yet: assumes 0.6x")
 
@@ -174,13 +191,13 @@ def test_a_factor_learnt_on_a_centred_scene_prices_an_off_centre_one():
     centred = scene(w=480, h=480, frames=200)
     wc = work(useful_giter=96.0, executed_giter=30.0)        # mirror: 3.2 useful per executed
     woff = work(useful_giter=48.0, executed_giter=30.0)      # off-centre: 1.6
-    model_c = E.render_seconds(wc, centred, cal(), 8, 1.0)
-    actual_c = E.render_seconds(wc, centred, cal(), 8, 0.75)  # the run measured 0.75x
+    model_c = E.render_seconds(wc, centred, cal(), 8, 1.0, cold=True)
+    actual_c = E.render_seconds(wc, centred, cal(), 8, 0.75, cold=True)  # measured 0.75x
     factor = E.plan_speed_factor(model_c, actual_c)
     assert factor == pytest.approx(0.75)
     records = [{"plan": "dedicated-8", "status": "completed", "plan_speed_factor": factor,
                 "render_throughput_giter_s": wc.useful_giter / (actual_c - E.RENDER_START_S)}]
-    truth = E.render_seconds(woff, centred, cal(), 8, 0.75)   # same work executed: same time
+    truth = E.render_seconds(woff, centred, cal(), 8, 0.75, cold=True)  # same work: same time
     row = E.plan_row(plan, woff, centred, cal(), E.overheads([], 0), records)
     assert row.render_s == pytest.approx(truth)
     old = E.RENDER_START_S + woff.useful_giter / records[0]["render_throughput_giter_s"]
@@ -199,8 +216,8 @@ def test_overheads_from_records_else_defaults():
     r = E.overheads(recs, 0)
     assert (r.create_s, r.boot_s, r.bootstrap_s) == (6, 35, 70)
     assert r.ssh_s == E.DEFAULT_PHASES_S["ssh"] and r.source == "records+defaults"
-    assert r.setup_s == pytest.approx(r.create_s + r.boot_s + r.ssh_s + r.bootstrap_s
-                                      + r.upload_s)
+    assert r.setup_s == pytest.approx(r.create_s + r.boot_s + r.ssh_s + r.lease_s
+                                      + r.bootstrap_s + r.upload_s)
 
 
 def _row(plan, total_s, hourly, vcpus=4):
@@ -232,24 +249,24 @@ def test_local_nearly_as_fast():
 
 def test_calibration_is_cached_per_machine_and_kernel(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(E, "measure_kernel", lambda n: calls.append(n) or (1.1, 0.01, 0.004, 0.9))
-    a = E.calibrate(cores=2, cache=tmp_path)
-    b = E.calibrate(cores=2, cache=tmp_path)
+    monkeypatch.setattr(C, "measure_kernel", lambda n: calls.append(n) or (1.1, 0.01, 0.004, 0.9))
+    a = C.calibrate(cores=2, cache=tmp_path)
+    b = C.calibrate(cores=2, cache=tmp_path)
     assert calls == [2] and a == b and a.kernel_s_per_giter == 1.1
-    monkeypatch.setattr(E, "kernel_version", lambda: "changedkernel")
-    E.calibrate(cores=2, cache=tmp_path)
+    monkeypatch.setattr(C, "kernel_version", lambda: "changedkernel")
+    C.calibrate(cores=2, cache=tmp_path)
     assert calls == [2, 2]
     assert len(list(tmp_path.glob("calibration-*.json"))) == 2
-    E.calibrate(cores=2, cache=tmp_path, refresh=True)
+    C.calibrate(cores=2, cache=tmp_path, refresh=True)
     assert len(calls) == 3
 
 
 @pytest.mark.slow
 def test_real_calibration_gives_plausible_speeds(tmp_path):
-    c = E.calibrate(cache=tmp_path)
+    c = C.calibrate(cache=tmp_path)
     assert 0.05 < c.kernel_s_per_giter < 20  # 0.05..20 s per G iterations per core
     assert 0 <= c.kernel_s_per_msample < 1
-    assert E.MIN_LOCAL_EFFICIENCY <= c.local_efficiency <= 1
+    assert C.MIN_LOCAL_EFFICIENCY <= c.local_efficiency <= 1
 
 
 def test_intervals_carry_the_measured_model_error_and_widen_for_unmeasured_plans():
@@ -266,3 +283,35 @@ def test_intervals_carry_the_measured_model_error_and_widen_for_unmeasured_plans
     assert rel[0] >= E.INTERVAL_Z * E.MODEL_REL_ERROR  # never the sampling error alone
     assert rel[0] <= rel[1] < rel[2]
     assert rel[2] >= E.INTERVAL_Z * E.UNMEASURED_PLAN_REL_ERROR
+
+
+def test_overheads_prefer_the_plans_own_records():
+    recs = [{"plan": "dedicated-4", "status": "completed", "phases_s": {"bootstrap": 40}},
+            {"plan": "dedicated-48", "status": "completed", "phases_s": {"bootstrap": 90}},
+            {"plan": "dedicated-48", "status": "completed", "phases_s": {"bootstrap": 110}}]
+    assert E.overheads(recs, 0, plan="dedicated-48").bootstrap_s == 100
+    assert E.overheads(recs, 0, plan="dedicated-4").bootstrap_s == 40
+    # A plan without runs takes every run's: closer than the defaults for a phase like boot.
+    assert E.overheads(recs, 0, plan="dedicated-8").bootstrap_s == 90
+
+
+def test_transfers_scale_what_earlier_runs_measured_by_bytes():
+    recs = [{"status": "completed", "upload_bytes": 2_000_000,
+             "phases_s": {"sync": 5.0, "pull": 13.0},
+             "outputs": [{"path": "a.mp4", "bytes": 50_000_000}, {"path": "f", "kind": "frames"}]},
+            {"status": "completed", "phases_s": {"sync": 99.0}}]  # no bytes: not used
+    oh = E.overheads(recs, output_bytes=100_000_000, upload_bytes=4_000_000)
+    # The first RSYNC_START_S of each is the handshake; the rest scales with the bytes.
+    assert oh.upload_s == pytest.approx(3.0 + 2.0 * 2)
+    assert oh.download_s == pytest.approx(3.0 + 10.0 * 2)
+    assert oh.source == "records+defaults"  # the phases before came from the defaults
+    short = E.overheads([{"status": "completed", "upload_bytes": 10, "phases_s": {"sync": 1.0}}],
+                        0, upload_bytes=1000)
+    assert short.upload_s == pytest.approx(1.0)  # all handshake: the bytes do not matter
+
+
+def test_output_size_comes_from_the_encoder_probe():
+    sc = scene(w=1080, h=1080, frames=1800)
+    assert E.output_bytes(sc) == pytest.approx(1080 * 1080 * 1800 * E.OUTPUT_BYTES_PER_PX)
+    probed = replace(work(), output_bytes_per_px=0.02)
+    assert E.output_bytes(sc, probed) == pytest.approx(1080 * 1080 * 1800 * 0.02)

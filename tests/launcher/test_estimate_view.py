@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 
 from launcher.config import RunConfig
+from launcher.estimate import calibration as C
 from launcher.estimate import model as E
 from launcher.estimate import report as estimate_cli
+from launcher.estimate import sampling as S
 from launcher.estimate.view import (
     fmt_s,
     json_rows,
@@ -49,13 +51,13 @@ def scene(w=1080, it=500, frames=1800):
     return parse_scene(SCENE.format(w=w, it=it, frames=frames))
 
 
-CAL = E.Calibration(kernel_s_per_giter=1.2, kernel_s_per_msample=0.01,
+CAL = C.Calibration(kernel_s_per_giter=1.2, kernel_s_per_msample=0.01,
                     colour_s_per_msample=0.004, local_cores=2, local_efficiency=0.9,
                     machine="m", kernel_version="k", measured_at="2026-11-25")
 
 
-def work(giter: float) -> E.WorkSample:
-    return E.WorkSample(frames=1800, samples_per_frame=1080 * 1080, executed_giter=giter,
+def work(giter: float) -> S.WorkSample:
+    return S.WorkSample(frames=1800, samples_per_frame=1080 * 1080, executed_giter=giter,
                         useful_giter=2 * giter, computed_msamples=1050.0, rel_error=0.03,
                         sampled_frames=24, sample_side_px=(310, 310),
                         encode_cpu_s_per_mpx=0.04, sample_s=1.0)
@@ -129,6 +131,7 @@ def test_fmt_s():
 def fixed(monkeypatch, tmp_path):
     """CLI helpers on a fixed calibration and a small real sampled scene."""
     monkeypatch.setattr(E, "calibrate", lambda **kw: CAL)
+    monkeypatch.setattr(estimate_cli, "calibrate", lambda **kw: CAL)
     estimate_cli._WORK.clear()
     return tmp_path
 
@@ -136,7 +139,7 @@ def fixed(monkeypatch, tmp_path):
 def test_print_estimate_json_with_one_plan(fixed, monkeypatch):
     sc = scene(w=96, it=100, frames=30)
     monkeypatch.setattr(estimate_cli, "sample_work",
-                        lambda s: E.sample_work(s, probe_encoder=False))
+                        lambda s: S.sample_work(s, probe_encoder=False))
     out = io.StringIO()
     estimate_cli.print_estimate(sc, RunConfig(output_dir=fixed), only_plan="dedicated-4",
                                 deadline_s=None, as_json=True, plans=offline_plans(), out=out)
@@ -176,7 +179,7 @@ def test_launcher_estimate_command_prints_json_rows(fixed, monkeypatch):
 
     monkeypatch.setattr(cli, "_plans_online_or_snapshot", offline_plans)
     monkeypatch.setattr(estimate_cli, "sample_work",
-                        lambda s: E.sample_work(s, probe_encoder=False))
+                        lambda s: S.sample_work(s, probe_encoder=False))
     root = Path(__file__).resolve().parents[2]
     res = CliRunner().invoke(cli.app, ["estimate", "--config", str(root / "examples/quick.toml"),
                                        "--plan", "dedicated-4", "--num-frames", "8", "--json"])
@@ -193,7 +196,7 @@ def test_launcher_estimate_with_nodes_tables_the_plan_on_n_nodes(fixed, monkeypa
 
     monkeypatch.setattr(cli, "_plans_online_or_snapshot", offline_plans)
     monkeypatch.setattr(estimate_cli, "sample_work",
-                        lambda s: E.sample_work(s, probe_encoder=False))
+                        lambda s: S.sample_work(s, probe_encoder=False))
     root = Path(__file__).resolve().parents[2]
     res = CliRunner().invoke(cli.app, ["estimate", "--config", str(root / "examples/quick.toml"),
                                        "--plan", "dedicated-4", "--num-frames", "240",

@@ -5,6 +5,7 @@ seconds from the public endpoints, then cached live prices, then the snapshot, a
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -12,9 +13,29 @@ from pathlib import Path
 
 import pytest
 
+from launcher.estimate.calibration import calibrate
 from tests.e2e.test_launcher_run import SCENE
 
 OFFLINE = "http://127.0.0.1:9/v4"  # discard port: nothing listens, connections are refused
+
+
+@pytest.fixture(scope="module")
+def calibration(tmp_path_factory) -> Path:
+    """This machine's calibration, measured once for the module. The first estimate on a machine
+    also calibrates it (kernel, colour, a renderer's start-up and first-use compile: several
+    seconds, once per machine and renderer version); what these tests time is what the network
+    costs, so every test starts with the calibration in its cache."""
+    cache = tmp_path_factory.mktemp("calibration")
+    calibrate(cache=cache)
+    return cache
+
+
+@pytest.fixture(autouse=True)
+def _calibrated(tmp_path: Path, calibration: Path) -> None:
+    dest = tmp_path / "cache" / "juliafarm"
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in calibration.glob("calibration-*.json"):
+        shutil.copy(f, dest / f.name)
 
 
 def launcher(tmp: Path, api: str, *args: str, token: str | None = None):

@@ -1,0 +1,219 @@
+"""This machine's measured speeds: the kernel, colour and a renderer process's start-up.
+
+Measured once per machine and renderer source (about six seconds) and cached under
+~/.cache/juliafarm, so estimates after the first cost only their sampling.
+
+- Kernel: two fixed frames on one thread (a long-orbit one and a fast-escape one) solve for
+  seconds per G executed iterations and seconds per M computed samples.
+- Colour: the smooth colouring of one such frame, seconds per M samples.
+- Efficiency: the all-threads speed-up on a full-size frame, over the cores.
+- Start-up: `renderer render` of a two-frame scene in a fresh process, twice. The second run
+  (numba's cache warm) is what every local render pays before its first frame: interpreter,
+  imports, cache load, palette, ffmpeg start, the final rename. The first run also compiles
+  every kernel: that is what a fresh server pays, where the cache starts empty.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# Files whose change invalidates the calibration: what it times is in them.
+RENDERER_VERSION_FILES = ("kernel.py", "grid.py", "colour.py", "encode.py", "render.py")
+# Calibration frames: the spiral's view, 400 x 400, 500 iterations. A long-orbit c (work mostly
+# iterations) and a fast-escape c (work mostly per-sample costs) separate the two rates.
+_CAL_SIDE = 400
+_CAL_ITER = 500
+_CAL_LONG = complex(-0.62772, -0.42)
+_CAL_SHORT = complex(-0.62772, -0.70)
+# Below this, a measured all-threads efficiency says more about another user's job on a core
+# during the measurement than about the kernel (RESULTS.md, Kernel: 2 threads scale 1.7-1.9x).
+MIN_LOCAL_EFFICIENCY = 0.6
+# Used when the start-up cannot be measured (no ffmpeg, a sandbox without subprocesses): a
+# 2-frame `renderer render` took 1.2 s with a warm cache and 4.4 s cold on this 2-core machine.
+DEFAULT_START_S = 1.5
+DEFAULT_COMPILE_S = 3.5
+_START_SCENE = """\
+[frame]
+width = 32
+height = 32
+[view]
+center = [0.0, 0.0]
+half_height = 1.8
+[iteration]
+max_iterations = 50
+[c]
+start = [-0.62772, -0.42]
+end = [-0.62772, -0.40]
+[timing]
+fps = 30
+frames = 2
+[colour]
+mode = "smooth"
+[output]
+path = "start.mp4"
+"""
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """This machine's measured speeds (one thread unless named otherwise)."""
+
+    kernel_s_per_giter: float     # per G executed iterations
+    kernel_s_per_msample: float   # per M computed samples (init, compaction, writes)
+    colour_s_per_msample: float
+    local_cores: int
+    local_efficiency: float       # all-threads speed-up / cores, measured on the kernel
+    machine: str
+    kernel_version: str
+    measured_at: str
+    start_s: float = DEFAULT_START_S      # a render's fixed cost with numba's cache warm
+    compile_s: float = DEFAULT_COMPILE_S  # added when the cache is cold (a fresh server)
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "juliafarm"
+
+
+def kernel_version() -> str:
+    """A hash of the renderer's timed source: a change invalidates the calibration."""
+    import renderer
+
+    h = hashlib.sha256()
+    root = Path(renderer.__file__).parent
+    for name in RENDERER_VERSION_FILES:
+        h.update((root / name).read_bytes())
+    return h.hexdigest()[:12]
+
+
+def machine_key(cores: int) -> str:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    raw = f"{platform.node()}|{platform.machine()}|{model}|{cores}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:12]
+
+
+def best_s(fn: Any, repeats: int = 3) -> float:
+    """The fastest of `repeats` calls: other load only ever adds time."""
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def measure_kernel(cores: int) -> tuple[float, float, float, float]:
+    """(s per G executed iterations, s per M computed samples, colour s per M samples, local
+    efficiency at `cores` threads)."""
+    from renderer.colour import colourise, make_palette
+    from renderer.grid import sample_grid
+    from renderer.kernel import escape_counts, set_threads
+
+    xs, ys = sample_grid(0.0, 0.0, 1.8, 1.8, _CAL_SIDE, _CAL_SIDE, 1)
+    computed = _CAL_SIDE * (_CAL_SIDE // 2) / 1e6  # the mirror computes half the rows
+    pts = []
+    try:
+        set_threads(1)
+        for c in (_CAL_LONG, _CAL_SHORT):
+            st: dict[str, int] = {}
+            escape_counts(xs, ys, c, _CAL_ITER, 2.0, want_final_modulus=True, stats=st)
+            t = best_s(lambda c=c: escape_counts(xs, ys, c, _CAL_ITER, 2.0,
+                                                 want_final_modulus=True))
+            pts.append((st["iterations"] / 1e9, t))
+        (g1, t1), (g2, t2) = pts
+        # t = a g + b computed: two equations, two unknowns; clamp to non-negative.
+        b = max(0.0, (t2 - t1 * g2 / g1) / computed / (1 - g2 / g1)) if g1 > g2 else 0.0
+        a = max(1e-3, (t1 - b * computed) / g1)
+        counts, fmod = escape_counts(xs, ys, _CAL_LONG, _CAL_ITER, 2.0, want_final_modulus=True)
+        pal = make_palette("viridis", "smooth", _CAL_ITER, 2.0, False)
+        colour = best_s(lambda: colourise(pal, counts, fmod, 1)) / (counts.size / 1e6)
+        eff = 1.0
+        if cores > 1:
+            # Efficiency on a full-size frame: small ones exaggerate the fixed per-call costs.
+            bx, by = sample_grid(0.0, 0.0, 1.8, 1.8, 1080, 1080, 1)
+            one = best_s(lambda: escape_counts(bx, by, _CAL_LONG, _CAL_ITER, 2.0), 2)
+            set_threads(cores)
+            many = best_s(lambda: escape_counts(bx, by, _CAL_LONG, _CAL_ITER, 2.0), 3)
+            eff = min(1.0, one / many / cores)
+    finally:
+        set_threads(cores)
+    return a, b, colour, max(MIN_LOCAL_EFFICIENCY, eff)
+
+
+def measure_start() -> tuple[float, float]:
+    """(start-up s with numba's cache warm, compile s added when it is cold), from two
+    `renderer render` runs of a two-frame scene in fresh processes sharing an empty cache."""
+    with tempfile.TemporaryDirectory(prefix="juliafarm-start-") as d:
+        scene = Path(d) / "start.toml"
+        scene.write_text(_START_SCENE, encoding="utf-8")
+        env = {**os.environ, "NUMBA_CACHE_DIR": str(Path(d) / "numba")}
+        argv = [sys.executable, "-m", "renderer.cli", "render", str(scene),
+                "-o", str(Path(d) / "start.mp4")]
+        times = []
+        for _ in range(2):
+            t0 = time.perf_counter()
+            subprocess.run(argv, check=True, env=env, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+            times.append(time.perf_counter() - t0)
+    cold, warm = times
+    return warm, max(0.0, cold - warm)
+
+
+def _measured_start() -> tuple[float, float]:
+    try:
+        return measure_start()
+    except (OSError, subprocess.SubprocessError):
+        return DEFAULT_START_S, DEFAULT_COMPILE_S
+
+
+def calibrate(*, cores: int | None = None, cache: Path | None = None,
+              refresh: bool = False) -> Calibration:
+    """This machine's speeds, from the cache when the machine and renderer match, else
+    measured."""
+    from renderer.cores import available_cores
+
+    n = cores or available_cores()
+    key = f"{machine_key(n)}-{kernel_version()}"
+    path = (cache or cache_dir()) / f"calibration-{key}.json"
+    data: dict[str, Any] = {}
+    if not refresh:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            data = {}
+    if "kernel_s_per_giter" not in data or "compile_s" not in data:
+        a, b, colour, eff = measure_kernel(n)
+        start, compile_s = _measured_start()
+        data.update(kernel_s_per_giter=a, kernel_s_per_msample=b, colour_s_per_msample=colour,
+                    local_cores=n, local_efficiency=eff, start_s=start, compile_s=compile_s,
+                    measured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, path)
+    return Calibration(
+        kernel_s_per_giter=float(data["kernel_s_per_giter"]),
+        kernel_s_per_msample=float(data["kernel_s_per_msample"]),
+        colour_s_per_msample=float(data["colour_s_per_msample"]),
+        local_cores=int(data["local_cores"]),
+        local_efficiency=float(data["local_efficiency"]), machine=key.split("-")[0],
+        kernel_version=key.split("-")[1], measured_at=str(data.get("measured_at", "")),
+        start_s=float(data["start_s"]), compile_s=float(data["compile_s"]))
