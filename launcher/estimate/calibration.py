@@ -71,7 +71,7 @@ class Calibration:
 
     kernel_s_per_giter: float     # per G executed iterations
     kernel_s_per_msample: float   # per M computed samples (init, compaction, writes)
-    colour_s_per_msample: float
+    colour_s_per_msample: float   # counts to RGBA (PNG frames, pixel formats other than 4:2:0)
     local_cores: int
     local_efficiency: float       # all-threads speed-up / cores, measured on the kernel
     machine: str
@@ -79,6 +79,7 @@ class Calibration:
     measured_at: str
     start_s: float = DEFAULT_START_S      # a render's fixed cost with numba's cache warm
     compile_s: float = DEFAULT_COMPILE_S  # added when the cache is cold (a fresh server)
+    colour_yuv_s_per_msample: float | None = None  # counts to yuv420p planes (None: as RGBA)
 
 
 def cache_dir() -> Path:
@@ -120,10 +121,10 @@ def best_s(fn: Any, repeats: int = 3) -> float:
     return best
 
 
-def measure_kernel(cores: int) -> tuple[float, float, float, float]:
-    """(s per G executed iterations, s per M computed samples, colour s per M samples, local
-    efficiency at `cores` threads)."""
-    from renderer.colour import colourise, make_palette
+def measure_kernel(cores: int) -> tuple[float, float, float, float, float]:
+    """(s per G executed iterations, s per M computed samples, colour s per M samples to RGBA and
+    to yuv420p planes, local efficiency at `cores` threads)."""
+    from renderer.colour import colourise, colourise_yuv420, make_palette
     from renderer.grid import sample_grid
     from renderer.kernel import escape_counts, set_threads
 
@@ -145,6 +146,7 @@ def measure_kernel(cores: int) -> tuple[float, float, float, float]:
         counts, fmod = escape_counts(xs, ys, _CAL_LONG, _CAL_ITER, 2.0, want_final_modulus=True)
         pal = make_palette("viridis", "smooth", _CAL_ITER, 2.0, False)
         colour = best_s(lambda: colourise(pal, counts, fmod, 1)) / (counts.size / 1e6)
+        colour_yuv = best_s(lambda: colourise_yuv420(pal, counts, fmod, 1)) / (counts.size / 1e6)
         eff = 1.0
         if cores > 1:
             # Efficiency on a full-size frame: small ones exaggerate the fixed per-call costs.
@@ -155,7 +157,7 @@ def measure_kernel(cores: int) -> tuple[float, float, float, float]:
             eff = min(1.0, one / many / cores)
     finally:
         set_threads(cores)
-    return a, b, colour, max(MIN_LOCAL_EFFICIENCY, eff)
+    return a, b, colour, colour_yuv, max(MIN_LOCAL_EFFICIENCY, eff)
 
 
 def measure_start() -> tuple[float, float]:
@@ -200,9 +202,10 @@ def calibrate(*, cores: int | None = None, cache: Path | None = None,
         except (OSError, ValueError):
             data = {}
     if "kernel_s_per_giter" not in data or "compile_s" not in data:
-        a, b, colour, eff = measure_kernel(n)
+        a, b, colour, colour_yuv, eff = measure_kernel(n)
         start, compile_s = _measured_start()
         data.update(kernel_s_per_giter=a, kernel_s_per_msample=b, colour_s_per_msample=colour,
+                    colour_yuv_s_per_msample=colour_yuv,
                     local_cores=n, local_efficiency=eff, start_s=start, compile_s=compile_s,
                     measured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -216,4 +219,6 @@ def calibrate(*, cores: int | None = None, cache: Path | None = None,
         local_cores=int(data["local_cores"]),
         local_efficiency=float(data["local_efficiency"]), machine=key.split("-")[0],
         kernel_version=key.split("-")[1], measured_at=str(data.get("measured_at", "")),
-        start_s=float(data["start_s"]), compile_s=float(data["compile_s"]))
+        start_s=float(data["start_s"]), compile_s=float(data["compile_s"]),
+        colour_yuv_s_per_msample=float(data.get("colour_yuv_s_per_msample")
+                                       or data["colour_s_per_msample"]))

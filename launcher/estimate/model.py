@@ -32,6 +32,7 @@ from launcher.estimate.calibration import Calibration, calibrate
 from launcher.estimate.sampling import WorkSample, sample_work
 from provision.billing import billed_hours, cost_usd
 from provision.plans import Plan
+from renderer.encode import direct_input
 from renderer.scene import Scene
 
 # --- scaling ---------------------------------------------------------------------------------
@@ -140,7 +141,11 @@ def core_seconds(work: WorkSample, scene: Scene, cal: Calibration
     """(kernel, colour, encode) single-core seconds of the whole render on this machine."""
     kernel = work.executed_giter * cal.kernel_s_per_giter + \
         work.computed_msamples * cal.kernel_s_per_msample
-    colour = work.samples_per_frame * work.frames / 1e6 * cal.colour_s_per_msample
+    # The render colours straight to the planes x264 takes where the pixel format allows.
+    rate = (cal.colour_yuv_s_per_msample
+            if direct_input(scene.encoding) == "yuv420p" and cal.colour_yuv_s_per_msample
+            else cal.colour_s_per_msample)
+    colour = work.samples_per_frame * work.frames / 1e6 * rate
     encode = scene.width * scene.height * work.frames / 1e6 * work.encode_cpu_s_per_mpx
     return kernel, colour, encode
 

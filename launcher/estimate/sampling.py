@@ -150,13 +150,14 @@ def probe_size(scene: Scene, max_px: int = ENCODE_PROBE_PX,
     return max(2, int(scene.width * f) // 2 * 2), max(2, int(scene.height * f) // 2 * 2)
 
 
-def _encoded(frames: Sequence[object], scene: Scene, w: int, h: int) -> tuple[float, int]:
+def _encoded(frames: Sequence[object], scene: Scene, w: int, h: int, input_format: str
+             ) -> tuple[float, int]:
     """(ffmpeg CPU s, MP4 bytes) of encoding `frames` with the scene's settings."""
     from renderer.encode import Encoder
 
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "probe.mp4"
-        e = Encoder(path, w, h, scene.fps, scene.encoding)
+        e = Encoder(path, w, h, scene.fps, scene.encoding, input_format=input_format)
         with e:
             for f in frames:
                 e.write(f)
@@ -173,6 +174,7 @@ def probe_encoder_cost(scene: Scene, frames: int = ENCODE_PROBE_FRAMES,
     and the costly first key frame are taken out by encoding a short and a long run and keeping
     the difference: what a long render pays per frame.
     """
+    from renderer.encode import direct_input
     from renderer.render import FrameRenderer
 
     w, h = probe_size(scene, max_px)
@@ -181,9 +183,11 @@ def probe_encoder_cost(scene: Scene, frames: int = ENCODE_PROBE_FRAMES,
     n = max(2, min(frames, scene.frames))
     short = max(1, min(short, n - 1))
     k0 = max(0, scene.frames // 2 - n // 2)
-    imgs = [fr.rgba(min(k, scene.frames - 1)) for k in range(k0, k0 + n)]
-    long_cpu, long_bytes = _encoded(imgs, scene, w, h)
-    short_cpu, short_bytes = _encoded(imgs[:short], scene, w, h)
+    # What the render hands ffmpeg (planes it need not convert, where the pixel format allows).
+    fmt = direct_input(scene.encoding)
+    imgs = [fr.video_frame(min(k, scene.frames - 1), fmt)[0] for k in range(k0, k0 + n)]
+    long_cpu, long_bytes = _encoded(imgs, scene, w, h, fmt)
+    short_cpu, short_bytes = _encoded(imgs[:short], scene, w, h, fmt)
     per_frame = max(long_cpu - short_cpu, 0.0) / (n - short)
     if per_frame <= 0.0:  # a clock too coarse for the probe: fall back to the plain average
         per_frame = long_cpu / n

@@ -249,10 +249,13 @@ def test_local_nearly_as_fast():
 
 def test_calibration_is_cached_per_machine_and_kernel(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(C, "measure_kernel", lambda n: calls.append(n) or (1.1, 0.01, 0.004, 0.9))
+    monkeypatch.setattr(C, "measure_kernel",
+                        lambda n: calls.append(n) or (1.1, 0.01, 0.004, 0.003, 0.9))
+    monkeypatch.setattr(C, "measure_start", lambda: (0.9, 3.2))
     a = C.calibrate(cores=2, cache=tmp_path)
     b = C.calibrate(cores=2, cache=tmp_path)
     assert calls == [2] and a == b and a.kernel_s_per_giter == 1.1
+    assert (a.start_s, a.compile_s, a.colour_yuv_s_per_msample) == (0.9, 3.2, 0.003)
     monkeypatch.setattr(C, "kernel_version", lambda: "changedkernel")
     C.calibrate(cores=2, cache=tmp_path)
     assert calls == [2, 2]
@@ -266,6 +269,7 @@ def test_real_calibration_gives_plausible_speeds(tmp_path):
     c = C.calibrate(cache=tmp_path)
     assert 0.05 < c.kernel_s_per_giter < 20  # 0.05..20 s per G iterations per core
     assert 0 <= c.kernel_s_per_msample < 1
+    assert 0.1 < c.start_s < 30 and 0 < c.compile_s < 300  # a cold cache compiles: it costs
     assert C.MIN_LOCAL_EFFICIENCY <= c.local_efficiency <= 1
 
 
