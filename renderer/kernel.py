@@ -10,32 +10,36 @@ from numba.extending import intrinsic
 
 __all__ = ["escape_counts", "set_threads"]
 
-# A tile is 4 rows x 8 columns of pixels iterated in lock-step: a fixed-trip inner loop over its
-# 32 lanes that LLVM turns into four AVX-512 registers per state variable, i.e. four independent
-# dependency chains that hide the latency of one z-step. Square-ish tiles hold pixels of similar
-# counts, so few lanes idle while the slowest finishes (1 row x 32 columns measured 5-15% slower
-# in the C reference). No stream compaction: packing survivors between rounds cost more than the
-# idle lanes it saved (a plain lock-step tile ran non-mirrored frames 1.0-1.6x faster).
-_ROWS = 4
-_COLS = 8
-_LANES = _ROWS * _COLS
+# 32 lanes iterated in lock-step: a fixed-trip inner loop over lanes that LLVM turns into four
+# AVX-512 registers per state variable, i.e. four independent dependency chains that hide the
+# latency of one z-step.
+_LANES = 32
 # z-steps a lane takes in registers between loads and stores of its state, and between the
-# periodicity and all-lanes-dead checks (at most _GROUP - 1 wasted steps per tile).
+# periodicity and all-lanes-dead checks.
 _GROUP = 4
 # Save z for the periodicity check every this many steps (a power of two, multiple of _GROUP). A
 # cycle whose period divides into the group ends within one interval is caught; a short fixed
 # interval beats Brent's growing one here because the check is cheap next to the lanes it frees.
 _SAVE_EVERY = 64
-# Tiles per chunk, the unit a thread takes from the shared counter: 4 rows x 64 columns. The cost
-# of a chunk varies ~100x across a frame (a few steps in the fast-escaping margin, max_iter in
-# the interior), which is why chunks are handed out dynamically, not split statically.
-_CHUNK_TILES = 8
+# A chunk, the unit a thread takes from the shared counter, is _ROWS x _CHUNK_COLS pixels,
+# visited in 4 x 8 blocks so the 32 lanes hold neighbours of similar counts. A lane whose pixel
+# is done takes the next pixel of the chunk (no stream compaction: the lanes stay where they
+# are). The cost of a chunk varies ~100x across a frame (a few steps in the fast-escaping margin,
+# max_iter in the interior), which is why chunks are handed out dynamically.
+_ROWS = 4
+_COLS = 8
+_CHUNK_COLS = 64
+# Refill dead lanes once at least this many are dead (a scalar pass over the lanes costs about
+# as much as a few vector groups, so refilling after every escape would not pay).
+_REFILL_MIN = 8
 
 # Offsets of the state sections in one flat per-worker array each: constant offsets let LLVM see
 # that the sections never overlap. They are unsigned, as is every hot index, because numba only
 # skips its negative-index wraparound (which blocks vectorisation) for unsigned indices.
-_ZR, _ZI, _SR, _SI = (np.uint64(k * _LANES) for k in range(4))
-_N, _LIVE, _PER = (np.uint64(k * _LANES) for k in range(3))
+_ZR, _ZI, _SR, _SI, _X, _Y, _M2 = (np.uint64(k * _LANES) for k in range(7))
+_N, _LIVE, _PER, _PIX, _FRESH, _NF, _IT = (np.uint64(k * _LANES) for k in range(7))
+_F_SIZE = 7 * _LANES
+_S_SIZE = 7 * _LANES
 
 
 def set_threads(n: int) -> None:
@@ -69,7 +73,7 @@ def _take(counter: np.ndarray) -> int:
 
 @njit(fastmath=False, cache=True, nogil=True, inline="always")
 def _group(f: np.ndarray, s: np.ndarray, i: np.uint64, cr: float, ci: float, r2: float,
-           save: bool) -> int:
+           max_iter: int) -> int:
     """_GROUP z-steps of lane i in registers, then the periodicity check; returns the lane's alive.
 
     The steps carry no count and no per-step select: a lane that escapes inside the group runs on
@@ -77,7 +81,7 @@ def _group(f: np.ndarray, s: np.ndarray, i: np.uint64, cr: float, ci: float, r2:
     alive stores its new z and count + _GROUP; a lane that died keeps the z and count of the group
     start, from which _finish redoes its last few steps exactly. Per step that is 3 multiplies,
     5 adds and a masked compare, against 2 more selects and a count add when every step froze
-    dead lanes. With save, z is saved for later periodicity checks.
+    dead lanes. A lane also leaves (for _finish) when another group could pass max_iter.
     """
     zr0 = f[_ZR + i]
     zi0 = f[_ZI + i]
@@ -97,107 +101,164 @@ def _group(f: np.ndarray, s: np.ndarray, i: np.uint64, cr: float, ci: float, r2:
     # An exact return to a saved value closes a cycle of values already tested, so the orbit
     # never escapes and the reference would also run to max_iter.
     per = a & np.int64(zr == sr) & np.int64(zi == si)
+    k = s[_N + i] + _GROUP * a
+    # Saving into a dead lane is harmless: its saved value is never compared again.
+    save = (k & (_SAVE_EVERY - 1)) == 0
     f[_ZR + i] = zr if a != 0 else zr0
     f[_ZI + i] = zi if a != 0 else zi0
     f[_SR + i] = zr if save else sr
     f[_SI + i] = zi if save else si
-    s[_N + i] = s[_N + i] + _GROUP * a
-    a -= per
-    s[_LIVE + i] = a
+    s[_N + i] = k
     s[_PER + i] = s[_PER + i] | per
+    a = (a - per) & np.int64(k <= max_iter - _GROUP)
+    s[_LIVE + i] = a
     return a
 
 
-@njit(fastmath=False, cache=True, nogil=True)
-def _lockstep(f: np.ndarray, s: np.ndarray, cr: float, ci: float, max_iter: int, r2: float
-              ) -> None:
-    """Whole groups of the tile's lanes in lock-step until none is alive or max_iter is near.
+@njit(fastmath=False, cache=True, nogil=True, inline="always")
+def _groups(f: np.ndarray, s: np.ndarray, cr: float, ci: float, max_iter: int, r2: float,
+            stop_below: int) -> int:
+    """Lock-step groups of all lanes until fewer than stop_below are alive; returns how many are.
 
-    Branch-free lane loop, so it vectorises. Every live lane has taken exactly `step` steps, so
-    whole groups stop where the next one would pass max_iter; _finish takes the rest.
+    Branch-free lane loop (dead lanes compute garbage that is never stored), so it vectorises.
     """
-    step = 0
-    while step + _GROUP <= max_iter:
-        step += _GROUP
+    while True:
         nal = 0
-        if step % _SAVE_EVERY == 0:
-            for lane in range(_LANES):
-                nal += _group(f, s, np.uint64(lane), cr, ci, r2, True)
-        else:
-            for lane in range(_LANES):
-                nal += _group(f, s, np.uint64(lane), cr, ci, r2, False)
-        if nal == 0:
-            return
+        for lane in range(_LANES):
+            nal += _group(f, s, np.uint64(lane), cr, ci, r2, max_iter)
+        if nal < stop_below:
+            return nal
 
 
 @njit(fastmath=False, cache=True, nogil=True, inline="always")
-def _finish(zr: float, zi: float, n: int, cr: float, ci: float, max_iter: int, r2: float
-            ) -> tuple[float, float, int]:
-    """The reference loop from z after n steps: at most _GROUP steps from where _lockstep left."""
-    while n < max_iter:
-        rr = zr * zr
-        ii = zi * zi
-        if rr + ii > r2:
-            break
-        zi = 2.0 * (zr * zi) + ci
-        zr = rr - ii + cr
-        n += 1
-    return zr, zi, n
+def _finish(f: np.ndarray, s: np.ndarray, cr: float, ci: float, max_iter: int, r2: float
+            ) -> None:
+    """Every lane's count and final |z|^2 if it were done now (used for the dead ones).
 
-
-@njit(fastmath=False, cache=True, nogil=True)
-def _run_tile(xs: np.ndarray, ys: np.ndarray, row0: int, col0: int, rows: int, cr: float,
-              ci: float, max_iter: int, r2: float, counts: np.ndarray, fmod: np.ndarray,
-              want_fm: bool, mirror_below: int, f: np.ndarray, s: np.ndarray) -> int:
-    """Counts for the tile at (row0, col0) of rows [0, rows); returns the iterations executed.
-
-    Lanes outside the grid start dead. A flat pixel p < mirror_below is also written to its point
-    mirror, flat index size - 1 - p.
+    The reference loop from the lane's z after n steps, for the at most _GROUP steps _groups left:
+    a fixed number of steps with selects over all lanes, so it vectorises like a group (a loop
+    with an exit per lane would cost a mispredicted branch per pixel). A periodic lane counts
+    max_iter. _IT gets the iterations the lane really executed.
     """
-    w = xs.size
     for lane in range(_LANES):
         i = np.uint64(lane)
-        row = row0 + lane // _COLS
-        col = col0 + lane % _COLS
-        valid = row < rows and col < w
-        x = xs[col] if valid else 0.0
-        y = ys[row] if valid else 0.0
+        zr = f[_ZR + i]
+        zi = f[_ZI + i]
+        n = s[_N + i]
+        per = s[_PER + i]
+        k = n
+        for _ in range(_GROUP):
+            rr = zr * zr
+            ii = zi * zi
+            go = (k < max_iter) & (not (rr + ii > r2))
+            nr = rr - ii + cr
+            ni = 2.0 * (zr * zi) + ci
+            zr = nr if go else zr
+            zi = ni if go else zi
+            k += np.int64(go)
+        s[_NF + i] = max_iter if per != 0 else k
+        s[_IT + i] = n if per != 0 else k
+        f[_M2 + i] = zr * zr + zi * zi
+
+
+@njit(fastmath=False, cache=True, nogil=True, inline="always")
+def _start(f: np.ndarray, s: np.ndarray, cr: float, ci: float, max_iter: int) -> int:
+    """Start the fresh lanes at z0 of their pixel (_X, _Y); returns how many lanes are alive.
+
+    Branch-free over all lanes, so it vectorises.
+    """
+    nal = 0
+    for lane in range(_LANES):
+        i = np.uint64(lane)
+        fr = s[_FRESH + i] != 0
+        x = f[_X + i]
+        y = f[_Y + i]
         # z0 = p*p + c in CPython's complex operation order.
         zr = x * x - y * y + cr
         zi = (x * y + y * x) + ci
-        f[_ZR + i] = zr
-        f[_ZI + i] = zi
-        f[_SR + i] = zr
-        f[_SI + i] = zi
-        s[_N + i] = 0
-        s[_LIVE + i] = 1 if valid else 0
-        s[_PER + i] = 0
-    _lockstep(f, s, cr, ci, max_iter, r2)
+        f[_ZR + i] = zr if fr else f[_ZR + i]
+        f[_ZI + i] = zi if fr else f[_ZI + i]
+        f[_SR + i] = zr if fr else f[_SR + i]
+        f[_SI + i] = zi if fr else f[_SI + i]
+        a = np.int64(max_iter >= _GROUP) if fr else s[_LIVE + i]
+        s[_N + i] = 0 if fr else s[_N + i]
+        s[_PER + i] = 0 if fr else s[_PER + i]
+        s[_LIVE + i] = a
+        s[_FRESH + i] = 0
+        nal += a
+    return nal
+
+
+@njit(fastmath=False, cache=True, nogil=True, inline="always")
+def _run_chunk(xs: np.ndarray, ys: np.ndarray, row0: int, col0: int, rows: int, cr: float,
+               ci: float, max_iter: int, r2: float, counts: np.ndarray, fmod: np.ndarray,
+               want_fm: bool, mirror_below: int, f: np.ndarray, s: np.ndarray,
+               dead: np.ndarray) -> int:
+    """Counts for the chunk at (row0, col0) of rows [0, rows); returns the iterations executed.
+
+    Rounds of: finish all lanes (vector), write the dead lanes' pixels and give each the next
+    pixel of the chunk (scalar, only the dead lanes), start the fresh lanes (vector), run groups
+    until enough lanes are dead. A flat pixel p < mirror_below is also written to its point
+    mirror, flat index size - 1 - p.
+    """
+    w = xs.size
     last = counts.size - 1
+    nq = _ROWS * _CHUNK_COLS
+    q = 0  # next pixel of the chunk, in 4 x 8 blocks
     iters = 0
     for lane in range(_LANES):
         i = np.uint64(lane)
-        row = row0 + lane // _COLS
-        col = col0 + lane % _COLS
-        if row >= rows or col >= w:
-            continue
-        p = row * w + col
-        if s[_PER + i] != 0:
-            iters += s[_N + i]
-            n = max_iter
-            m2 = f[_ZR + i] * f[_ZR + i] + f[_ZI + i] * f[_ZI + i]
-        else:
-            zr, zi, n = _finish(f[_ZR + i], f[_ZI + i], s[_N + i], cr, ci, max_iter, r2)
-            iters += n
-            m2 = zr * zr + zi * zi
-        counts[np.uint64(p)] = n
-        if p < mirror_below:
-            counts[np.uint64(last - p)] = n
-        if want_fm:
-            fmod[np.uint64(p)] = m2
-            if p < mirror_below:
-                fmod[np.uint64(last - p)] = m2
-    return iters
+        s[_PIX + i] = -1
+        s[_LIVE + i] = 0
+        s[_PER + i] = 0
+        s[_N + i] = 0
+        s[_FRESH + i] = 0
+        f[_ZR + i] = 0.0
+        f[_ZI + i] = 0.0
+    while True:
+        _finish(f, s, cr, ci, max_iter, r2)
+        # The dead lanes, gathered without a branch per lane.
+        nd = 0
+        for lane in range(_LANES):
+            dead[nd] = lane
+            nd += s[_LIVE + np.uint64(lane)] == 0
+        pending = 0
+        for d in range(nd):
+            i = np.uint64(dead[d])
+            p = s[_PIX + i]
+            if p >= 0:
+                n = s[_NF + i]
+                iters += s[_IT + i]
+                counts[np.uint64(p)] = n
+                if p < mirror_below:
+                    counts[np.uint64(last - p)] = n
+                if want_fm:
+                    m2 = f[_M2 + i]
+                    fmod[np.uint64(p)] = m2
+                    if p < mirror_below:
+                        fmod[np.uint64(last - p)] = m2
+            # The next pixel of the chunk inside the grid, if any.
+            p = -1
+            while q < nq:
+                r = row0 + (q // _COLS) % _ROWS
+                col = col0 + (q // (_ROWS * _COLS)) * _COLS + q % _COLS
+                q += 1
+                if r < rows and col < w:
+                    p = r * w + col
+                    f[_X + i] = xs[col]
+                    f[_Y + i] = ys[r]
+                    s[_FRESH + i] = 1
+                    pending += 1
+                    break
+            s[_PIX + i] = p
+        nal = _start(f, s, cr, ci, max_iter)
+        if nal == 0:
+            if pending == 0:
+                return iters
+            continue  # max_iter < _GROUP: the fresh lanes are finished by the next round
+        # Refill when enough lanes are dead, while the chunk has pixels left; then only when all
+        # lanes are done.
+        _groups(f, s, cr, ci, max_iter, r2, _LANES - _REFILL_MIN + 1 if q < nq else 1)
 
 
 @njit(parallel=True, fastmath=False, cache=True, nogil=True)
@@ -209,8 +270,7 @@ def _escape_rows(xs: np.ndarray, ys: np.ndarray, rows: int, cr: float, ci: float
     Flat pixels below mirror_below are also written to their point mirror (symmetric grids).
     """
     w = xs.size
-    tiles_per_band = -(-w // _COLS)
-    chunks_per_band = -(-tiles_per_band // _CHUNK_TILES)
+    chunks_per_band = -(-w // _CHUNK_COLS)
     nchunks = -(-rows // _ROWS) * chunks_per_band
     nworkers = iters.size
     # One worker per thread; each takes the next chunk from a shared atomic counter whenever it
@@ -223,16 +283,16 @@ def _escape_rows(xs: np.ndarray, ys: np.ndarray, rows: int, cr: float, ci: float
     # microseconds). The counter costs one uncontended-in-practice atomic add per chunk; at 48
     # threads a 1080p frame still has ~2,300 chunks (~50 per thread).
     for wk in prange(nworkers):
-        f = np.empty(4 * _LANES, dtype=np.float64)
-        s = np.empty(3 * _LANES, dtype=np.int64)
+        f = np.empty(_F_SIZE, dtype=np.float64)
+        s = np.empty(_S_SIZE, dtype=np.int64)
+        dead = np.empty(_LANES, dtype=np.int64)
         done = 0
         ch = _take(counter)
         while ch < nchunks:
             band = ch // chunks_per_band
-            t0 = (ch - band * chunks_per_band) * _CHUNK_TILES
-            for t in range(t0, min(t0 + _CHUNK_TILES, tiles_per_band)):
-                done += _run_tile(xs, ys, band * _ROWS, t * _COLS, rows, cr, ci, max_iter, r2,
-                                  counts, fmod, want_fm, mirror_below, f, s)
+            col0 = (ch - band * chunks_per_band) * _CHUNK_COLS
+            done += _run_chunk(xs, ys, band * _ROWS, col0, rows, cr, ci, max_iter, r2, counts,
+                               fmod, want_fm, mirror_below, f, s, dead)
             ch = _take(counter)
         iters[wk] = done
 
@@ -286,7 +346,7 @@ def escape_counts(
     rows = (h + 1) // 2 if symmetric else h
     # Rows strictly above the middle are mirrored; a middle row (odd h) is computed in full.
     mirror_below = (h // 2) * w if symmetric else 0
-    nchunks = -(-rows // _ROWS) * -(-w // (_COLS * _CHUNK_TILES))
+    nchunks = -(-rows // _ROWS) * -(-w // _CHUNK_COLS)
     iters = np.zeros(max(1, min(numba.get_num_threads(), nchunks)), dtype=np.int64)
     _escape_rows(xs, ys, rows, c.real, c.imag, max_iter, escape_radius * escape_radius,
                  counts.reshape(-1), fmod.reshape(-1), want_final_modulus, mirror_below,
