@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import resource
 import tempfile
 import time
 from dataclasses import replace
@@ -58,16 +59,22 @@ def main() -> None:
           f"{numba.__version__}, numpy {np.__version__}")
 
     walls: dict[str, list[float]] = {p: [] for p in pipes}
+    cpus: dict[str, list[float]] = {p: [] for p in pipes}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bench.mp4"
         for r in range(args.repeats):
             for pipe in pipes:
+                cpu0 = _cpu_s()
                 summary = render_animation(replace(scene, output=out),
                                            RenderOptions(progress=False, encoder_input=pipe))
+                cpu = _cpu_s() - cpu0
                 assert count_frames(out) == scene.frames
-                print(f"\n[round {r + 1}, {pipe} pipe]")
+                print(f"\n[round {r + 1}, {pipe} pipe, load {_load()}]")
                 print(summary.report())
+                print(f"CPU (this process + ffmpeg) {cpu:.1f} s = "
+                      f"{cpu / scene.frames * 1e3:.1f} ms/frame")
                 walls[pipe].append(summary.total_s)
+                cpus[pipe].append(cpu)
         print()
         for pipe, ws in walls.items():
             wall = float(np.median(ws))
@@ -75,10 +82,12 @@ def main() -> None:
             print(f"pipeline ({pipe} pipe): median {wall:.1f} s of {len(ws)} "
                   f"({', '.join(f'{w:.1f}' for w in ws)}) for {scene.frames} frames = "
                   f"{scene.frames / wall:.1f} frames/s ({verdict} the {TARGET_S:.0f} s target "
-                  f"for the 1800-frame spiral)")
+                  f"for the 1800-frame spiral); CPU median "
+                  f"{float(np.median(cpus[pipe])) / scene.frames * 1e3:.1f} ms/frame")
         if len(pipes) == 2:
             a, b = (float(np.median(walls[p])) for p in pipes)
-            print(f"{pipes[0]} / {pipes[1]} wall time: {a / b:.3f}x")
+            ca, cb = (float(np.median(cpus[p])) for p in pipes)
+            print(f"{pipes[0]} / {pipes[1]}: wall time {a / b:.3f}x, CPU {ca / cb:.3f}x")
 
         stage = _stages(scene, args.stage_frames, Path(tmp), cores)
     per_frame_pipeline = float(np.median(walls[pipes[-1]])) / scene.frames
@@ -91,6 +100,21 @@ def main() -> None:
     print(f"{'sum of stages (' + pipes[-1] + ' pipe)':<34}{total_stages * 1e3:>8.2f}")
     print(f"{'pipeline (overlapped)':<34}{per_frame_pipeline * 1e3:>8.2f}")
     print(f"ratio sum-of-stages / pipeline: {total_stages / per_frame_pipeline:.2f}x")
+
+
+def _cpu_s() -> float:
+    """User + system CPU seconds of this process and its reaped children (ffmpeg)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _load() -> str:
+    """The 1-minute load average: how much else was running (the machine is shared)."""
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except OSError:
+        return "?"
 
 
 # The stages each pipe's frames go through.

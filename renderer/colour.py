@@ -17,6 +17,7 @@ colourise_yuv420), so ffmpeg need not convert and the pipe carries half the byte
 from __future__ import annotations
 
 import math
+import types
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,9 +72,9 @@ class Palette:
     max_iter: int
     log_radius: float
     radius2: float
-    y709: np.ndarray          # uint8 (L,), each entry's Y' (limited range)
-    cb709: np.ndarray         # int32 (L,), each entry's CB709 . rgb (see C_OFFSET)
-    cr709: np.ndarray         # int32 (L,), each entry's CR709 . rgb
+    # int64 (L,), each entry's Y' << 48 | (CB709 . rgb + C_OFFSET) << 24 | CR709 . rgb + C_OFFSET:
+    # one gather per sample; the two 24-bit fields of a sum of two words are each pair's sums.
+    yuv709: np.ndarray
 
     @property
     def smooth_step(self) -> float:
@@ -112,12 +113,11 @@ def make_palette(colormap: str, mode: str, max_iter: int, escape_radius: float,
     m2 = np.linspace(r2, SMOOTH_SPAN * r2, SMOOTH_TABLE_STEPS + 1)
     term = 1.0 - np.log2(0.5 * np.log(m2) / math.log(escape_radius))
     b = bytes_.astype(np.int64)
-    y709 = ((b @ np.array(Y709) + Y_OFFSET) >> 15).astype(np.uint8)
-    cb709 = (b @ np.array(CB709)).astype(np.int32)
-    cr709 = (b @ np.array(CR709)).astype(np.int32)
+    yuv709 = ((b @ np.array(Y709) + Y_OFFSET) >> 15) << 48 \
+        | (b @ np.array(CB709) + C_OFFSET) << 24 | (b @ np.array(CR709) + C_OFFSET)
     return Palette(rgba=rgba, linear=linear, encode_srgb=encode, smooth_term=term, mode=mode,
                    max_iter=max_iter, log_radius=math.log(escape_radius), radius2=r2,
-                   y709=y709, cb709=cb709, cr709=cr709)
+                   yuv709=yuv709)
 
 
 def srgb_to_linear(v: np.ndarray) -> np.ndarray:
@@ -129,8 +129,12 @@ def linear_to_srgb(v: np.ndarray) -> np.ndarray:
 
 
 def colourise(palette: Palette, counts: np.ndarray, final_mod2: np.ndarray | None,
-              supersample: int = 1) -> np.ndarray:
-    """RGBA frame (uint8, (H, W, 4), alpha 255) from sample counts of shape (H*k, W*k)."""
+              supersample: int = 1, *, parallel: bool = True) -> np.ndarray:
+    """RGBA frame (uint8, (H, W, 4), alpha 255) from sample counts of shape (H*k, W*k).
+
+    parallel=False runs on the calling thread alone (for a caller that is one of several threads;
+    the same values either way).
+    """
     k = int(supersample)
     hs, ws = counts.shape
     if hs % k or ws % k:
@@ -139,27 +143,29 @@ def colourise(palette: Palette, counts: np.ndarray, final_mod2: np.ndarray | Non
     if smooth and final_mod2 is None:
         raise ValueError("smooth colouring needs the final modulus")
     fmod = final_mod2 if smooth else np.empty((1, 1))
+    fns = _PARALLEL if parallel else _SERIAL
     if k == 1:
         words = np.empty((hs, ws), dtype=np.uint32)
-        _colour_direct(counts, fmod, smooth, palette.max_iter, palette.log_radius,
+        fns["_colour_direct"](counts, fmod, smooth, palette.max_iter, palette.log_radius,
                        palette.smooth_term, palette.radius2, palette.smooth_step,
                        palette.rgba, words)
     else:
         words = np.empty((hs // k, ws // k), dtype=np.uint32)
-        _colour_supersampled(counts, fmod, smooth, palette.max_iter, palette.log_radius,
+        fns["_colour_supersampled"](counts, fmod, smooth, palette.max_iter, palette.log_radius,
                              palette.smooth_term, palette.radius2, palette.smooth_step,
                              palette.linear, palette.encode_srgb, k, words)
     return words.view(np.uint8).reshape(words.shape[0], words.shape[1], 4)
 
 
 def colourise_yuv420(palette: Palette, counts: np.ndarray, final_mod2: np.ndarray | None,
-                     supersample: int = 1) -> np.ndarray:
+                     supersample: int = 1, *, parallel: bool = True) -> np.ndarray:
     """The frame colourise() draws, as BT.709 limited-range Y'CbCr 4:2:0 in one uint8 buffer.
 
     The buffer holds the I420 planes one after the other (Y' H x W, then Cb and Cr (H/2) x (W/2),
     see yuv420_planes), ready for `ffmpeg -f rawvideo -pix_fmt yuv420p`. The values are what
     ffmpeg's `scale=out_color_matrix=bt709:out_range=tv` makes of colourise()'s RGB: Y' exactly,
-    Cb and Cr within one level (see CHROMA_TAPS). Width and height must be even.
+    Cb and Cr within one level (see CHROMA_TAPS). Width and height must be even. parallel as
+    for colourise().
     """
     k = int(supersample)
     hs, ws = counts.shape
@@ -176,15 +182,16 @@ def colourise_yuv420(palette: Palette, counts: np.ndarray, final_mod2: np.ndarra
     y, cb, cr = yuv420_planes(buf, w, h)
     # Row-pair sums of Cb and Cr (7 fraction bits) at full height, filtered down afterwards.
     sums = np.empty((2, h, w // 2), dtype=np.int32)
+    fns = _PARALLEL if parallel else _SERIAL
     if k == 1:
-        _yuv_direct(counts, fmod, smooth, palette.max_iter, palette.log_radius,
-                    palette.smooth_term, palette.radius2, palette.smooth_step, palette.y709,
-                    palette.cb709, palette.cr709, y, sums)
+        fns["_yuv_direct"](counts, fmod, smooth, palette.max_iter, palette.log_radius,
+                           palette.smooth_term, palette.radius2, palette.smooth_step,
+                           palette.yuv709, y, sums)
     else:
-        _yuv_supersampled(counts, fmod, smooth, palette.max_iter, palette.log_radius,
+        fns["_yuv_supersampled"](counts, fmod, smooth, palette.max_iter, palette.log_radius,
                           palette.smooth_term, palette.radius2, palette.smooth_step,
                           palette.linear, palette.encode_srgb, k, y, sums)
-    _chroma_rows(sums, CHROMA_TAPS, cb, cr)
+    fns["_chroma_rows"](sums, CHROMA_TAPS, cb, cr)
     return buf
 
 
@@ -320,20 +327,21 @@ _PAIR_OFFSET = 2 * C_OFFSET
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _yuv_direct(counts, fmod, smooth, max_iter, log_r, table, r2, step, ylut, cblut, crlut, y,
+def _yuv_direct(counts, fmod, smooth, max_iter, log_r, table, r2, step, lut, y,
                 sums):  # pragma: no cover - numba
     h, w = y.shape
-    size = ylut.size
+    size = lut.size
     for i in prange(h):
         e = np.empty(w, dtype=np.int32)
         _row_indices(counts, fmod, i, smooth, max_iter, log_r, table, r2, step, size, e)
-        for j in range(w):
-            y[i, j] = ylut[e[j]]
         for j in range(w // 2):
-            e0 = e[2 * j]
-            e1 = e[2 * j + 1]
-            sums[0, i, j] = (cblut[e0] + cblut[e1] + _PAIR_OFFSET) >> 9
-            sums[1, i, j] = (crlut[e0] + crlut[e1] + _PAIR_OFFSET) >> 9
+            w0 = lut[e[2 * j]]
+            w1 = lut[e[2 * j + 1]]
+            y[i, 2 * j] = w0 >> 48
+            y[i, 2 * j + 1] = w1 >> 48
+            pair = w0 + w1
+            sums[0, i, j] = ((pair >> 24) & 0xFFFFFF) >> 9
+            sums[1, i, j] = (pair & 0xFFFFFF) >> 9
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -373,3 +381,18 @@ def _chroma_rows(sums, taps, cb, cr):  # pragma: no cover - numba
         for j in range(wc):
             cb[i, j] = min(max((acc_b[j] + CHROMA_ROUND) >> 19, 0), 255)
             cr[i, j] = min(max((acc_r[j] + CHROMA_ROUND) >> 19, 0), 255)
+
+
+def _serial(parallel_fn):  # noqa: ANN001, ANN202 - numba dispatchers
+    """The same function compiled without threads. It gets a name of its own because numba's
+    cache keys entries by the function's name and signature, not by the parallel flag."""
+    f = parallel_fn.py_func
+    g = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_serial", f.__defaults__,
+                           f.__closure__)
+    g.__qualname__ = f.__qualname__ + "_serial"
+    return njit(cache=True, nogil=True)(g)
+
+
+_PARALLEL = {f.py_func.__name__: f for f in (_colour_direct, _colour_supersampled, _yuv_direct,
+                                              _yuv_supersampled, _chroma_rows)}
+_SERIAL = {name: _serial(f) for name, f in _PARALLEL.items()}
