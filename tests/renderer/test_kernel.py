@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numba import njit, prange
 
 from renderer.grid import axis, sample_grid
-from renderer.kernel import escape_counts, set_threads
+from renderer.kernel import _take, escape_counts, set_threads
 from tests.renderer.reference import escape_count
 from tests.renderer.reference import escape_counts as reference_counts
 
@@ -184,6 +190,91 @@ def test_counts_independent_of_thread_count() -> None:
     rows = [0, 57, 100, 199]
     ref, _ = reference_counts(xs, ys[rows], c, 300)
     np.testing.assert_array_equal(one[rows], np.array(ref))
+
+
+@pytest.mark.parametrize(("width", "height"), [(3, 2), (7, 3), (9, 5), (63, 5), (65, 9),
+                                               (129, 13), (8, 4), (64, 8), (200, 3)])
+@pytest.mark.parametrize("centred", [True, False])
+def test_sizes_off_the_tile_and_chunk_grid(width: int, height: int, centred: bool) -> None:
+    # Tiles are 4 x 8 pixels and chunks 4 x 64: partial tiles and chunks, grids smaller than
+    # one tile, a middle row inside a tile (odd heights), with and without the mirror.
+    cx = 0.0 if centred else 0.013
+    xs, ys = sample_grid(cx, 0.0, 1.6, 1.2, width, height)
+    for max_iter in (1, 3, 4, 5, 150):
+        assert_matches_reference(xs, ys, complex(-0.62772, -0.399), max_iter)
+
+
+def test_mixed_escape_times_refill_lanes() -> None:
+    # A spiral frame where neighbouring pixels escape at very different counts, so lanes are
+    # refilled one by one, and a frame where whole blocks escape together.
+    xs, ys = sample_grid(0.0, 0.0, 1.8, 1.8, 150, 90)
+    assert_matches_reference(xs, ys, complex(-0.62772, -0.399), 400)
+    xs, ys = sample_grid(0.0, 0.0, 3.0, 3.0, 70, 40)
+    assert_matches_reference(xs, ys, complex(0.4, 0.3), 30)
+
+
+def test_stats_and_counts_independent_of_thread_count() -> None:
+    xs, ys = sample_grid(0.0, 0.0, 1.8, 1.8, 260, 130)
+    c = complex(-0.62772, -0.42)
+    results = []
+    for t in (1, 2):
+        set_threads(t)
+        stats: dict = {}
+        counts, mod2 = escape_counts(xs, ys, c, 300, want_final_modulus=True, stats=stats)
+        results.append((counts, mod2, stats["iterations"]))
+    assert results[0][2] == results[1][2]
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
+@njit(parallel=True)
+def _tickets(counter: np.ndarray, n: int, workers: int) -> np.ndarray:
+    """Every worker takes tickets from the shared counter until they run out."""
+    owner = np.full(n, -1, dtype=np.int64)
+    for wk in prange(workers):
+        t = _take(counter)
+        while t < n:
+            owner[t] = wk
+            t = _take(counter)
+    return owner
+
+
+def test_atomic_counter_hands_out_every_chunk_exactly_once() -> None:
+    assert _take(np.zeros(1, dtype=np.int64)) == 0
+    counter = np.array([5], dtype=np.int64)
+    assert _take(counter) == 5 and _take(counter) == 6 and counter[0] == 7
+    set_threads(2)
+    counter = np.zeros(1, dtype=np.int64)
+    owner = _tickets(counter, 100_000, 2)
+    assert np.all(owner >= 0)
+    # Each worker took the next ticket when it finished; the counter ends one past per worker.
+    assert counter[0] == 100_000 + 2
+
+
+MANY_THREADS = """
+import numpy as np
+from renderer.grid import sample_grid
+from renderer.kernel import escape_counts, set_threads
+xs, ys = sample_grid(0.0, 0.0, 1.8, 1.8, 333, 211)
+c = complex(-0.62772, -0.399)
+set_threads(1)
+one, m1 = escape_counts(xs, ys, c, 200, want_final_modulus=True)
+set_threads(48)
+many, m48 = escape_counts(xs, ys, c, 200, want_final_modulus=True)
+assert np.array_equal(one, many)
+assert np.array_equal(m1, m48)
+print("ok")
+"""
+
+
+@pytest.mark.slow
+def test_48_threads_on_a_small_machine_give_the_same_counts() -> None:
+    # 48 workers (oversubscribed here) race for ~160 chunks: the 48-core server's schedule.
+    env = {**os.environ, "NUMBA_NUM_THREADS": "48"}
+    out = subprocess.run([sys.executable, "-c", MANY_THREADS], env=env, capture_output=True,
+                         text=True, timeout=600, cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
 
 
 def test_bad_arguments_raise() -> None:
