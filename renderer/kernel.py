@@ -267,13 +267,19 @@ def _run_chunk(xs: np.ndarray, ys: np.ndarray, row0: int, col0: int, rows: int, 
         s[_FRESH + i] = 0
         f[_ZR + i] = 0.0
         f[_ZI + i] = 0.0
+    nal = 0
     while True:
         _finish(f, s, cr, ci, max_iter, r2)
-        # The dead lanes, gathered without a branch per lane.
+        # The dead lanes, gathered without a branch per lane (all of them when none is alive).
         nd = 0
-        for lane in range(_LANES):
-            dead[nd] = lane
-            nd += s[_LIVE + np.uint64(lane)] == 0
+        if nal == 0:
+            for lane in range(_LANES):
+                dead[lane] = lane
+            nd = _LANES
+        else:
+            for lane in range(_LANES):
+                dead[nd] = lane
+                nd += s[_LIVE + np.uint64(lane)] == 0
         if nd == _LANES and block >= 0:
             iters += _write_block(counts, fmod, want_fm, f, s, block, w, last, mirror_below)
         else:
@@ -323,7 +329,7 @@ def _run_chunk(xs: np.ndarray, ys: np.ndarray, row0: int, col0: int, rows: int, 
             continue  # max_iter < _GROUP: the fresh lanes are finished by the next round
         # Refill when enough lanes are dead, while the chunk has pixels left; then only when all
         # lanes are done.
-        _groups(f, s, cr, ci, max_iter, r2, _LANES - _REFILL_MIN + 1 if q < nq else 1)
+        nal = _groups(f, s, cr, ci, max_iter, r2, _LANES - _REFILL_MIN + 1 if q < nq else 1)
 
 
 @njit(parallel=True, fastmath=False, cache=True, nogil=True)
