@@ -2,13 +2,16 @@
 
     python benchmarks/colour.py               # 3 spiral frames, 15 repeats
     python benchmarks/colour.py --repeats 31
+    python benchmarks/colour.py --psnr        # only: yuv420p planes against ffmpeg's conversion
 
 Times, side by side in one run and interleaved repeat by repeat (the machine is shared), the
 colour step of spiral frames at 1080x1080 in escape and smooth mode and with 2x2 supersampling
 (2160x2160 samples → 1080x1080), on 1 and 2 threads: "before" is the code as it was (kept below,
 verbatim), "after" is renderer.colour.colourise, "yuv420" is renderer.colour.colourise_yuv420 (what
 the video pipe now takes). Prints the median ms per frame and checks before == after pixel for
-pixel. Target (issue 14): colour ≤ 3 ms per 1080² frame.
+pixel. Target (issue 14): colour ≤ 3 ms per 1080² frame. With --psnr it compares instead the planes
+of colourise_yuv420 with what ffmpeg's RGBA conversion (the encoder's old path) makes of the same
+frames: PSNR per plane and overall (all samples of the three planes), largest difference.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import math
 import platform
+import subprocess
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -24,10 +28,11 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from renderer.colour import Palette, colourise, colourise_yuv420
+from renderer.colour import Palette, colourise, colourise_yuv420, yuv420_planes
+from renderer.encode import encoder_args, find_ffmpeg
 from renderer.kernel import set_threads
 from renderer.render import FrameRenderer
-from renderer.scene import load_scene
+from renderer.scene import Encoding, load_scene
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_MS = 3.0
@@ -118,7 +123,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=3, help="spiral frames, evenly spaced")
     ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--psnr", action="store_true", help="compare planes with ffmpeg's instead")
     args = ap.parse_args()
+    if args.psnr:
+        psnr_table()
+        return
 
     base = load_scene(ROOT / "examples" / "spiral.toml")
     print(f"# spiral frames at {base.width}x{base.height}, {base.max_iterations} iterations; "
@@ -153,6 +162,48 @@ def main() -> None:
                   f"{ms['before'] / ms['after']:>7.2f}x{ms['yuv420']:>9.2f}"
                   f"{'yes' if same else 'NO':>6}")
     print(f"target: colour ≤ {TARGET_MS:g} ms per 1080² frame (no supersampling)")
+
+
+# (scene, frame, size or None for the scene's own, supersample)
+PSNR_FRAMES = [("spiral.toml", 0, None, 1), ("spiral.toml", 900, None, 1),
+               ("spiral.toml", 1799, None, 1), ("dark-to-yellow.toml", 10, None, 1),
+               ("dark-to-yellow.toml", 100, None, 1), ("quick.toml", 60, None, 1),
+               ("4k-keyframes.toml", 900, (1920, 1080), 2)]
+
+
+def psnr_table() -> None:
+    vf = encoder_args(Encoding())
+    vf = vf[vf.index("-vf") + 1]
+    print(f"# colourise_yuv420 vs ffmpeg -vf {vf} -pix_fmt yuv420p of colourise()'s RGBA")
+    print(f"{'frame':<28}{'size':>11}{'Y dB':>8}{'Cb dB':>8}{'Cr dB':>8}{'all dB':>8}"
+          f"{'max diff':>10}")
+    for name, k, size, ss in PSNR_FRAMES:
+        scene = load_scene(ROOT / "examples" / name)
+        if size is not None:
+            scene = replace(scene, width=size[0], height=size[1],
+                            view=replace(scene.view,
+                                         half_width=scene.view.half_height * size[0] / size[1]))
+        scene = replace(scene, supersample=ss)
+        fr = FrameRenderer(scene)
+        counts, fmod = fr.counts(k)
+        w, h = scene.width, scene.height
+        ours = colourise_yuv420(fr.palette, counts, fmod, ss)
+        rgba = colourise(fr.palette, counts, fmod, ss)
+        theirs = np.frombuffer(subprocess.run(
+            [find_ffmpeg(), "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgba", "-s", f"{w}x{h}",
+             "-i", "-", "-vf", vf, "-pix_fmt", "yuv420p", "-f", "rawvideo", "-"],
+            input=rgba.tobytes(), capture_output=True, check=True).stdout, dtype=np.uint8)
+        planes = [_psnr(a, b) for a, b in zip(yuv420_planes(ours, w, h),
+                                               yuv420_planes(theirs, w, h), strict=True)]
+        diff = int(np.abs(ours.astype(int) - theirs).max())
+        label = f"{name.removesuffix('.toml')} {k}" + (f", ss {ss}" if ss > 1 else "")
+        print(f"{label:<28}{f'{w}x{h}':>11}" + "".join(f"{v:>8.1f}" for v in planes)
+              + f"{_psnr(ours, theirs):>8.1f}{diff:>10}")
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
 
 
 if __name__ == "__main__":

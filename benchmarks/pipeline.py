@@ -7,8 +7,10 @@
 Prints the pipeline's wall time and frames/s, then, measured side by side in the same run on
 frames sampled evenly from the same scene, each stage alone (kernel, colour, x264 encode) per frame,
 so the ratio "sum of stages / pipeline" shows what overlapping the kernel with the encoder buys.
-With several --pipes (what ffmpeg is fed: RGBA it converts, or the yuv420p planes themselves), the
-renders alternate pipe by pipe for --repeats rounds and the medians are compared.
+With several --pipes (what ffmpeg is fed: RGBA it converts, or the yuv420p planes themselves; a
+":inline" suffix colours on the kernel's thread with all cores between two kernels, as before
+colour got a thread per encoder), the renders alternate pipe by pipe for --repeats rounds and the
+medians are compared.
 Targets: the whole spiral in at most 120 s on a 2-core machine (issue 2), 45 s (issue 14).
 """
 
@@ -19,12 +21,15 @@ import platform
 import resource
 import tempfile
 import time
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
+from unittest import mock
 
 import numba
 import numpy as np
 
+from renderer import render
 from renderer.colour import colourise, colourise_yuv420
 from renderer.cores import available_cores
 from renderer.encode import Encoder, count_frames
@@ -64,9 +69,13 @@ def main() -> None:
         out = Path(tmp) / "bench.mp4"
         for r in range(args.repeats):
             for pipe in pipes:
+                fmt, _, how = pipe.partition(":")
+                inline = mock.patch.object(render, "_ColourFeed", _InlineFeed) \
+                    if how == "inline" else nullcontext()
                 cpu0 = _cpu_s()
-                summary = render_animation(replace(scene, output=out),
-                                           RenderOptions(progress=False, encoder_input=pipe))
+                with inline:
+                    summary = render_animation(replace(scene, output=out),
+                                               RenderOptions(progress=False, encoder_input=fmt))
                 cpu = _cpu_s() - cpu0
                 assert count_frames(out) == scene.frames
                 print(f"\n[round {r + 1}, {pipe} pipe, load {_load()}]")
@@ -90,16 +99,35 @@ def main() -> None:
             print(f"{pipes[0]} / {pipes[1]}: wall time {a / b:.3f}x, CPU {ca / cb:.3f}x")
 
         stage = _stages(scene, args.stage_frames, Path(tmp), cores)
+    last = pipes[-1].partition(":")[0]
     per_frame_pipeline = float(np.median(walls[pipes[-1]])) / scene.frames
-    total_stages = sum(v for k, v in stage.items() if k in _PATH[pipes[-1]])
+    total_stages = sum(v for k, v in stage.items() if k in _PATH[last])
     print()
     print(f"{'stage alone (ms/frame)':<34}{'ms':>8}{'share':>8}")
     for name, s in stage.items():
-        share = f"{s / total_stages:>8.0%}" if name in _PATH[pipes[-1]] else f"{'':>8}"
+        share = f"{s / total_stages:>8.0%}" if name in _PATH[last] else f"{'':>8}"
         print(f"{name:<34}{s * 1e3:>8.2f}{share}")
-    print(f"{'sum of stages (' + pipes[-1] + ' pipe)':<34}{total_stages * 1e3:>8.2f}")
+    print(f"{'sum of stages (' + pipes[-1] + ')':<34}{total_stages * 1e3:>8.2f}")
     print(f"{'pipeline (overlapped)':<34}{per_frame_pipeline * 1e3:>8.2f}")
     print(f"ratio sum-of-stages / pipeline: {total_stages / per_frame_pipeline:.2f}x")
+
+
+class _InlineFeed(render._ColourFeed):
+    """Colour as it was before the colour threads: on the kernel's thread, all cores."""
+
+    def __enter__(self) -> _InlineFeed:
+        return self
+
+    def put(self, k: int, counts: np.ndarray, fmod: np.ndarray | None) -> None:
+        frame, rgba = self.renderer.colour(counts, fmod, self.fmt, want_rgba=self.png is not None)
+        t0 = time.perf_counter()
+        self.encoder.write(frame)
+        self.blocked_s += time.perf_counter() - t0
+        if self.png is not None:
+            self.png.put(k, rgba)
+
+    def __exit__(self, *exc: object) -> None:
+        return None
 
 
 def _cpu_s() -> float:

@@ -273,6 +273,11 @@ def _colour_direct(counts, fmod, smooth, max_iter, log_r, table, r2, step, lut,
     h, w = counts.shape
     size = lut.size
     for i in prange(h):
+        if not smooth:  # a plain gather already; the row buffer only costs here
+            for j in range(w):
+                out[i, j] = lut[_index(counts[i, j], 0.0, smooth, max_iter, log_r, table, r2,
+                                       step, size)]
+            continue
         e = np.empty(w, dtype=np.int32)
         _row_indices(counts, fmod, i, smooth, max_iter, log_r, table, r2, step, size, e)
         for j in range(w):
