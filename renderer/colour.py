@@ -10,8 +10,9 @@ anti-aliased edges keep their brightness.
 
 Two outputs: RGBA (PNGs, stills, sheets, and the video for pixel formats other than yuv420p) and
 BT.709 limited-range Y'CbCr 4:2:0 planes, what x264 consumes, computed from the same R'G'B' bytes
-exactly as ffmpeg's `scale=out_color_matrix=bt709:out_range=tv` + `-pix_fmt yuv420p` would (see
-colourise_yuv420), so ffmpeg need not convert and the pipe carries half the bytes.
+as ffmpeg's `scale=out_color_matrix=bt709:out_range=tv` + `-pix_fmt yuv420p` does (Y' exactly,
+chroma within one level; see colourise_yuv420), so ffmpeg need not convert and the pipe carries
+1.5 bytes a pixel instead of 4.
 """
 
 from __future__ import annotations
@@ -54,9 +55,9 @@ C_OFFSET = 4194560
 # weights. Not a 2x2 box: against ffmpeg's planes a box gives 51-58 dB on spiral frames (up to 14
 # levels off at edges), these taps 66-70 dB (at most 1 level off).
 CHROMA_TAPS = np.array([-58, -172, 492, 1786, 1786, 492, -172, -58], dtype=np.int64)
-# Rounding of the vertical filter's sum (>> 19): exact rounding would add 2^18, but ffmpeg's SIMD
-# filter truncates each tap's product, so its results sit ~0.05 level lower on frames with detail
-# (measured: the 50% point of the transition at fraction 0.55); rounding at 0.55 matches it best.
+# Rounding of the vertical filter's sum (>> 19): exact rounding would add 2^18, but ffmpeg's results
+# sit ~0.05 level lower on frames with detail (measured: the 50% point of its transition at
+# fraction 0.55; its SIMD filter rounds in ways we did not pin down); rounding at 0.55 follows it.
 CHROMA_ROUND = (1 << 18) - 26214
 
 
