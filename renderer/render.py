@@ -73,6 +73,7 @@ class FrameRenderer:
                                              scene.max_iterations, scene.escape_radius,
                                              scene.reverse_colormap)
         self.stats = FrameStats()
+        self._colour_lock = threading.Lock()  # colour threads (one per encoder) add to stats
 
     def counts(self, k: int) -> tuple[np.ndarray, np.ndarray | None]:
         """Exact escape counts (and final moduli for smooth colouring) of frame k's samples."""
@@ -110,7 +111,8 @@ class FrameRenderer:
         else:
             assert rgba is not None
             frame = rgba
-        self.stats.colour_s += time.perf_counter() - t0
+        with self._colour_lock:
+            self.stats.colour_s += time.perf_counter() - t0
         return frame, rgba
 
 
