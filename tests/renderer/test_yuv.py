@@ -234,3 +234,22 @@ def test_supersampled_rgba_colours_are_what_they_were(mode: str, k: int) -> None
     fmod = rng.uniform(4.0, 300.0, counts.shape)
     assert np.array_equal(colourise(pal, counts, fmod, k),
                           _reference_supersampled(pal, counts, fmod, k))
+
+
+@pytest.mark.parametrize("layer", ["as is", "none chosen yet"])
+def test_colour_on_the_calling_thread_alone_is_the_same(monkeypatch, layer: str) -> None:
+    from renderer import colour
+
+    if layer == "none chosen yet":  # forces the serially compiled twins
+        def no_layer() -> str:
+            raise ValueError("Threading layer is not initialized.")
+        monkeypatch.setattr(colour.numba, "threading_layer", no_layer)
+    rng = np.random.default_rng(11)
+    for mode, k in (("smooth", 1), ("escape", 1), ("smooth", 2)):
+        pal = make_palette("magma", mode, 90, 2.0)
+        counts = rng.integers(0, 91, (8 * k, 12 * k)).astype(np.int32)
+        fmod = rng.uniform(4.0, 300.0, counts.shape)
+        assert np.array_equal(colourise(pal, counts, fmod, k, parallel=False),
+                              colourise(pal, counts, fmod, k))
+        assert np.array_equal(colourise_yuv420(pal, counts, fmod, k, parallel=False),
+                              colourise_yuv420(pal, counts, fmod, k))
