@@ -37,9 +37,9 @@ _REFILL_MIN = 8
 # that the sections never overlap. They are unsigned, as is every hot index, because numba only
 # skips its negative-index wraparound (which blocks vectorisation) for unsigned indices.
 _ZR, _ZI, _SR, _SI, _X, _Y, _M2 = (np.uint64(k * _LANES) for k in range(7))
-_N, _LIVE, _PER, _PIX, _FRESH, _NF, _IT = (np.uint64(k * _LANES) for k in range(7))
+_N, _LIVE, _PIX, _FRESH, _NF, _IT = (np.uint64(k * _LANES) for k in range(6))
 _F_SIZE = 7 * _LANES
-_S_SIZE = 7 * _LANES
+_S_SIZE = 6 * _LANES
 
 
 def set_threads(n: int) -> None:
@@ -112,8 +112,8 @@ def _group(f: np.ndarray, s: np.ndarray, i: np.uint64, cr: float, ci: float, r2:
     f[_ZI + i] = zi if a != 0 else zi0
     f[_SR + i] = zr if save else sr
     f[_SI + i] = zi if save else si
-    s[_N + i] = k
-    s[_PER + i] = s[_PER + i] | per
+    # A periodic lane's count is stored complemented (negative): one select, no flag array.
+    s[_N + i] = ~k if per != 0 else k
     a = (a - per) & np.int64(k <= max_iter - _GROUP)
     s[_LIVE + i] = a
     return a
@@ -148,8 +148,9 @@ def _finish(f: np.ndarray, s: np.ndarray, cr: float, ci: float, max_iter: int, r
         i = np.uint64(lane)
         zr = f[_ZR + i]
         zi = f[_ZI + i]
-        n = s[_N + i]
-        per = s[_PER + i]
+        nraw = s[_N + i]
+        per = nraw < 0
+        n = ~nraw if per else nraw
         k = n
         for _ in range(_GROUP):
             rr = zr * zr
@@ -160,8 +161,8 @@ def _finish(f: np.ndarray, s: np.ndarray, cr: float, ci: float, max_iter: int, r
             zr = nr if go else zr
             zi = ni if go else zi
             k += np.int64(go)
-        s[_NF + i] = max_iter if per != 0 else k
-        s[_IT + i] = n if per != 0 else k
+        s[_NF + i] = max_iter if per else k
+        s[_IT + i] = n if per else k
         f[_M2 + i] = zr * zr + zi * zi
 
 
@@ -186,7 +187,6 @@ def _start(f: np.ndarray, s: np.ndarray, cr: float, ci: float, max_iter: int) ->
         f[_SI + i] = zi if fr else f[_SI + i]
         a = np.int64(max_iter >= _GROUP) if fr else s[_LIVE + i]
         s[_N + i] = 0 if fr else s[_N + i]
-        s[_PER + i] = 0 if fr else s[_PER + i]
         s[_LIVE + i] = a
         s[_FRESH + i] = 0
         nal += a
@@ -266,7 +266,6 @@ def _run_chunk(xs: np.ndarray, ys: np.ndarray, row0: int, col0: int, rows: int, 
         i = np.uint64(lane)
         s[_PIX + i] = -1
         s[_LIVE + i] = 0
-        s[_PER + i] = 0
         s[_N + i] = 0
         s[_FRESH + i] = 0
         f[_ZR + i] = 0.0
