@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-import numba
-import numpy as np
-from numba import njit, prange, types
-from numba.core import cgutils
-from numba.extending import intrinsic
+import os
+
+# The kernel shares the cores with x264 and the colour thread. OpenMP's default wait policy lets
+# a thread that finished its part of a parallel region spin for a while, on the CPU x264 needs;
+# passive waiting yields it. Measured on 900 spiral frames (benchmarks/RESULTS.md, Pipeline):
+# 22.3 -> 20.0 s wall and 40 -> 34 s of user CPU. libgomp reads this when numba first loads it
+# (the first parallel call), so setting it at import is early enough; the user's own wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+from numba import njit, prange, types  # noqa: E402
+from numba.core import cgutils  # noqa: E402
+from numba.extending import intrinsic  # noqa: E402
 
 __all__ = ["escape_counts", "set_threads"]
 
