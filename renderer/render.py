@@ -265,6 +265,18 @@ def _render_group(group: list[Segment], renderer: FrameRenderer, parts: PartsDir
     return (sum(f.blocked_s for f in feeds), sum(e.stats.cpu_s for e in encoders))
 
 
+def encode_frames(renderer: FrameRenderer, frames: range, encoder: Encoder, fmt: str,
+                  frames_dir: Path | None = None) -> float:
+    """Frames `frames` into one open encoder as render_animation's segments are made: the kernel
+    on this thread, colour on a thread of its own (_ColourFeed), PNGs (if frames_dir) written in
+    the background. A cluster worker's segment goes through here. Returns the seconds the
+    kernel's thread waited for colour and the encoder."""
+    with _png_writer(frames_dir) as png, _ColourFeed(renderer, encoder, fmt, png) as feed:
+        for k in frames:
+            feed.put(k, *renderer.counts(k))
+    return feed.blocked_s
+
+
 class _ColourFeed:
     """Colours one encoder's frames on a thread of its own and writes them to it.
 

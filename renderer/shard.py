@@ -15,12 +15,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from renderer.colour import rgb
 from renderer.cores import available_cores
 from renderer.encode import Encoder, direct_input, find_ffmpeg
 from renderer.errors import SceneError
 from renderer.kernel import set_threads
-from renderer.render import FrameRenderer, save_png
+from renderer.render import FrameRenderer, encode_frames
 from renderer.scene import Overrides, Scene, parse_scene
 from renderer.segments import Segment, plan_segments
 
@@ -103,18 +102,15 @@ def render_segment_of(
     fmt = direct_input(scene.encoding)  # as render_animation, so segments join seamlessly
     with Encoder(output, scene.width, scene.height, scene.fps, scene.encoding,
                  ffmpeg=find_ffmpeg(), threads=encoder_threads, input_format=fmt) as encoder:
-        for k in range(segment.first, segment.stop):
-            frame, rgba = renderer.video_frame(k, fmt, want_rgba=frames_dir is not None)
-            encoder.write(frame)
-            if rgba is not None and frames_dir is not None:
-                # Same names and bytes as render_animation's --frames-dir.
-                save_png(rgb(rgba), Path(frames_dir) / f"frame-{k:06d}.png")
+        # The same frame loop as a local render's (colour on its own thread; the same PNGs).
+        waited = encode_frames(renderer, range(segment.first, segment.stop), encoder, fmt,
+                               Path(frames_dir) if frames_dir is not None else None)
     total_s = time.perf_counter() - t0
     return SegmentResult(
         index=segment.index, first=segment.first, stop=segment.stop, path=str(output),
         host=socket.gethostname(), size_bytes=output.stat().st_size, sha256=sha256_file(output),
         kernel_threads=threads, total_s=total_s, kernel_s=renderer.stats.kernel_s,
-        colour_s=renderer.stats.colour_s, encode_wait_s=encoder.stats.blocked_s,
+        colour_s=renderer.stats.colour_s, encode_wait_s=waited,
         encode_cpu_s=encoder.stats.cpu_s)
 
 
