@@ -24,9 +24,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from launcher.estimate.sampling import sample_work
+from renderer.scene import parse_scene
 
 # Files whose change invalidates the calibration: what it times is in them.
 RENDERER_VERSION_FILES = ("kernel.py", "grid.py", "colour.py", "encode.py", "render.py")
@@ -43,26 +46,35 @@ MIN_LOCAL_EFFICIENCY = 0.6
 # 2-frame `renderer render` took 1.2 s with a warm cache and 4.4 s cold on this 2-core machine.
 DEFAULT_START_S = 1.5
 DEFAULT_COMPILE_S = 3.5
-_START_SCENE = """\
+_SCENE = """\
 [frame]
-width = 32
-height = 32
+width = {side}
+height = {side}
 [view]
 center = [0.0, 0.0]
 half_height = 1.8
 [iteration]
-max_iterations = 50
+max_iterations = {iterations}
 [c]
 start = [-0.62772, -0.42]
-end = [-0.62772, -0.40]
+end = [-0.62772, -0.38]
 [timing]
 fps = 30
-frames = 2
+frames = {frames}
 [colour]
+colormap = "magma"
 mode = "smooth"
 [output]
-path = "start.mp4"
+path = "ref.mp4"
 """
+_START_SCENE = _SCENE.format(side=32, iterations=50, frames=2)
+# Reference renders of the whole pipeline (kernel, colour thread, x264, hand-offs), timed for
+# real: many small, light frames, where the per-frame fixed costs dominate (x264's threads woken
+# for every frame as the kernel delivers it, hand-offs), and a mid-size scene, where the sharing
+# of the cores between the kernel and x264 does. The model fits its per-frame cost
+# and its pipeline factor to them (model.pipeline_terms).
+PIPELINE_REFS = (_SCENE.format(side=360, iterations=100, frames=500),
+                 _SCENE.format(side=640, iterations=500, frames=120))
 
 
 @dataclass(frozen=True)
@@ -80,6 +92,8 @@ class Calibration:
     start_s: float = DEFAULT_START_S      # a render's fixed cost with numba's cache warm
     compile_s: float = DEFAULT_COMPILE_S  # added when the cache is cold (a fresh server)
     colour_yuv_s_per_msample: float | None = None  # counts to yuv420p planes (None: as RGBA)
+    # (PIPELINE_REFS index, the sampled WorkSample's fields, measured render s): see model.
+    pipeline_refs: tuple[tuple[int, dict[str, Any], float], ...] = ()
 
 
 def cache_dir() -> Path:
@@ -160,30 +174,38 @@ def measure_kernel(cores: int) -> tuple[float, float, float, float, float]:
     return a, b, colour, colour_yuv, max(MIN_LOCAL_EFFICIENCY, eff)
 
 
-def measure_start() -> tuple[float, float]:
-    """(start-up s with numba's cache warm, compile s added when it is cold), from two
-    `renderer render` runs of a two-frame scene in fresh processes sharing an empty cache."""
-    with tempfile.TemporaryDirectory(prefix="juliafarm-start-") as d:
-        scene = Path(d) / "start.toml"
-        scene.write_text(_START_SCENE, encoding="utf-8")
-        env = {**os.environ, "NUMBA_CACHE_DIR": str(Path(d) / "numba")}
-        argv = [sys.executable, "-m", "renderer.cli", "render", str(scene),
-                "-o", str(Path(d) / "start.mp4")]
-        times = []
-        for _ in range(2):
-            t0 = time.perf_counter()
-            subprocess.run(argv, check=True, env=env, stdin=subprocess.DEVNULL,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
-            times.append(time.perf_counter() - t0)
-    cold, warm = times
-    return warm, max(0.0, cold - warm)
+def _render_s(scene_text: str, d: Path, env: dict[str, str]) -> float:
+    """Wall seconds of `renderer render` of the scene text in a fresh process."""
+    scene = d / "ref.toml"
+    scene.write_text(scene_text, encoding="utf-8")
+    argv = [sys.executable, "-m", "renderer.cli", "render", str(scene), "-o", str(d / "ref.mp4")]
+    t0 = time.perf_counter()
+    subprocess.run(argv, check=True, env=env, stdin=subprocess.DEVNULL,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+    return time.perf_counter() - t0
 
 
-def _measured_start() -> tuple[float, float]:
+def measure_start() -> tuple[float, float, tuple[tuple[int, dict[str, Any], float], ...]]:
+    """(start-up s with numba's cache warm, compile s added when it is cold, the reference
+    renders), from `renderer render` runs in fresh processes sharing a cache that starts empty."""
+    with tempfile.TemporaryDirectory(prefix="juliafarm-start-") as tmp:
+        d = Path(tmp)
+        env = {**os.environ, "NUMBA_CACHE_DIR": str(d / "numba")}
+        cold = _render_s(_START_SCENE, d, env)
+        warm = _render_s(_START_SCENE, d, env)
+        refs = []
+        for i, text in enumerate(PIPELINE_REFS):
+            measured = _render_s(text, d, env)
+            work = sample_work(parse_scene(text))
+            refs.append((i, asdict(work), measured))
+    return warm, max(0.0, cold - warm), tuple(refs)
+
+
+def _measured_start() -> tuple[float, float, tuple[tuple[int, dict[str, Any], float], ...]]:
     try:
         return measure_start()
     except (OSError, subprocess.SubprocessError):
-        return DEFAULT_START_S, DEFAULT_COMPILE_S
+        return DEFAULT_START_S, DEFAULT_COMPILE_S, ()
 
 
 def calibrate(*, cores: int | None = None, cache: Path | None = None,
@@ -201,11 +223,11 @@ def calibrate(*, cores: int | None = None, cache: Path | None = None,
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             data = {}
-    if "kernel_s_per_giter" not in data or "compile_s" not in data:
+    if "kernel_s_per_giter" not in data or "pipeline_refs" not in data:
         a, b, colour, colour_yuv, eff = measure_kernel(n)
-        start, compile_s = _measured_start()
+        start, compile_s, refs = _measured_start()
         data.update(kernel_s_per_giter=a, kernel_s_per_msample=b, colour_s_per_msample=colour,
-                    colour_yuv_s_per_msample=colour_yuv,
+                    colour_yuv_s_per_msample=colour_yuv, pipeline_refs=refs,
                     local_cores=n, local_efficiency=eff, start_s=start, compile_s=compile_s,
                     measured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -221,4 +243,5 @@ def calibrate(*, cores: int | None = None, cache: Path | None = None,
         kernel_version=key.split("-")[1], measured_at=str(data.get("measured_at", "")),
         start_s=float(data["start_s"]), compile_s=float(data["compile_s"]),
         colour_yuv_s_per_msample=float(data.get("colour_yuv_s_per_msample")
-                                       or data["colour_s_per_msample"]))
+                                       or data["colour_s_per_msample"]),
+        pipeline_refs=tuple((int(i), dict(w), float(m)) for i, w, m in data["pipeline_refs"]))

@@ -26,16 +26,21 @@ from renderer.scene import Scene
 
 SAMPLE_FRAMES = 24          # frames sampled, spread evenly over the animation (stratified)
 SAMPLE_MAX_SAMPLES = 96_000  # samples per sampled frame (about 310 x 310): ~1 ms each here
-# Encoder probe: x264's cost per pixel grows with the frame (0.058 CPU s per Mpx at 480 px,
-# 0.065 at 1080 px on the spiral, measured), so the probe encodes at the scene's own size up to
-# a 1080p frame's area, and at that area with the scene's aspect beyond it (4K).
-ENCODE_PROBE_PX = 2_100_000
+# Encoder probe: x264's cost per pixel depends on the frame's size (its per-frame costs weigh
+# more on small frames), so the probe encodes at the scene's own size up to about a 1080 x 1080
+# frame's area, and at that area with the scene's aspect beyond it (4K).
+ENCODE_PROBE_PX = 1_200_000
 # Kernel samples the probe may render per frame (supersampled scenes shrink the probe's frame).
 ENCODE_PROBE_SAMPLES = 4_200_000
 # Consecutive frames encoded: a short run and a long one, whose difference takes out ffmpeg's
-# start-up and the costly first key frame.
-ENCODE_PROBE_FRAMES = 16
-ENCODE_PROBE_SHORT = 4
+# start-up, the costly first key frame and x264's lookahead filling. Measured on 900 spiral
+# frames, whose render's x264 took 22.6 ms per Mpx: 16 - 4 frames gave 40.5, 40 - 10 gave 27.5,
+# 80 - 20 gave 24.5 and 80 - 40 gave 22.6 ms per Mpx; the short run must outlast the lookahead,
+# and the difference be long enough that the CPU clock's noise on either run matters little.
+ENCODE_PROBE_FRAMES = 72
+ENCODE_PROBE_SHORT = 24
+# The probe's frames come in this many runs spread over the animation (see probe_encoder_cost).
+ENCODE_PROBE_STRETCHES = 3
 
 
 @dataclass(frozen=True)
@@ -164,15 +169,30 @@ def _encoded(frames: Sequence[object], scene: Scene, w: int, h: int, input_forma
         return e.stats.cpu_s, path.stat().st_size
 
 
+def probe_stretches(frames: int, n: int, stretches: int) -> list[list[int]]:
+    """`stretches` runs of n // stretches consecutive frame numbers, centred in equal parts of
+    the animation (fewer, shorter ones for a short scene)."""
+    per = max(2, n // stretches)
+    count = max(1, min(stretches, frames // per))
+    out = []
+    for i in range(count):
+        centre = int((i + 0.5) * frames / count)
+        k0 = min(max(0, centre - per // 2), max(0, frames - per))
+        out.append(list(range(k0, min(frames, k0 + per))))
+    return out
+
+
 def probe_encoder_cost(scene: Scene, frames: int = ENCODE_PROBE_FRAMES,
-                       short: int = ENCODE_PROBE_SHORT, max_px: int = ENCODE_PROBE_PX
-                       ) -> EncodeProbe:
+                       short: int = ENCODE_PROBE_SHORT, max_px: int = ENCODE_PROBE_PX,
+                       stretches: int = ENCODE_PROBE_STRETCHES) -> EncodeProbe:
     """ffmpeg CPU seconds per megapixel-frame and MP4 bytes per pixel-frame for this scene.
 
-    x264's cost depends on how much consecutive frames differ, so the probe encodes consecutive
-    frames from the middle of the scene itself, rendered as the render renders them. Its start-up
-    and the costly first key frame are taken out by encoding a short and a long run and keeping
-    the difference: what a long render pays per frame.
+    x264's cost depends on how much consecutive frames differ, and that changes along an
+    animation (a quiet stretch may cost a third of a busy one), so the probe encodes runs of
+    consecutive frames from several parts of the scene, one after the other, rendered as the
+    render renders them. Its start-up, each run's first (key) frame and x264's lookahead filling
+    are taken out by encoding the first half of every run alone too, and keeping the difference:
+    what a long render pays per frame.
     """
     from renderer.encode import direct_input
     from renderer.render import FrameRenderer
@@ -180,17 +200,20 @@ def probe_encoder_cost(scene: Scene, frames: int = ENCODE_PROBE_FRAMES,
     w, h = probe_size(scene, max_px)
     view = replace(scene.view, half_width=scene.view.half_height * w / h)
     fr = FrameRenderer(replace(scene, width=w, height=h, view=view))
-    n = max(2, min(frames, scene.frames))
-    short = max(1, min(short, n - 1))
-    k0 = max(0, scene.frames // 2 - n // 2)
+    runs = probe_stretches(scene.frames, max(2, min(frames, scene.frames)), stretches)
     # What the render hands ffmpeg (planes it need not convert, where the pixel format allows).
     fmt = direct_input(scene.encoding)
-    imgs = [fr.video_frame(min(k, scene.frames - 1), fmt)[0] for k in range(k0, k0 + n)]
-    long_cpu, long_bytes = _encoded(imgs, scene, w, h, fmt)
-    short_cpu, short_bytes = _encoded(imgs[:short], scene, w, h, fmt)
-    per_frame = max(long_cpu - short_cpu, 0.0) / (n - short)
+    imgs = [[fr.video_frame(k, fmt)[0] for k in run] for run in runs]
+    halves = [run[: max(1, len(run) * short // frames)] for run in imgs]
+    long_frames = [f for run in imgs for f in run]
+    short_frames = [f for run in halves for f in run]
+    long_cpu, long_bytes = _encoded(long_frames, scene, w, h, fmt)
+    short_cpu, short_bytes = _encoded(short_frames, scene, w, h, fmt)
+    extra = len(long_frames) - len(short_frames)
+    per_frame = max(long_cpu - short_cpu, 0.0) / extra if extra else 0.0
     if per_frame <= 0.0:  # a clock too coarse for the probe: fall back to the plain average
-        per_frame = long_cpu / n
-    per_frame_bytes = max(long_bytes - short_bytes, 0) / (n - short) or long_bytes / n
+        per_frame = long_cpu / len(long_frames)
+    per_frame_bytes = ((max(long_bytes - short_bytes, 0) / extra if extra else 0)
+                       or long_bytes / len(long_frames))
     return EncodeProbe(cpu_s_per_mpx=per_frame / (w * h / 1e6),
                        bytes_per_px=per_frame_bytes / (w * h), side_px=(w, h))

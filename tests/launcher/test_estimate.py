@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import shutil
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import pytest
 
@@ -251,7 +251,7 @@ def test_calibration_is_cached_per_machine_and_kernel(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(C, "measure_kernel",
                         lambda n: calls.append(n) or (1.1, 0.01, 0.004, 0.003, 0.9))
-    monkeypatch.setattr(C, "measure_start", lambda: (0.9, 3.2))
+    monkeypatch.setattr(C, "measure_start", lambda: (0.9, 3.2, ()))
     a = C.calibrate(cores=2, cache=tmp_path)
     b = C.calibrate(cores=2, cache=tmp_path)
     assert calls == [2] and a == b and a.kernel_s_per_giter == 1.1
@@ -319,3 +319,28 @@ def test_output_size_comes_from_the_encoder_probe():
     assert E.output_bytes(sc) == pytest.approx(1080 * 1080 * 1800 * E.OUTPUT_BYTES_PER_PX)
     probed = replace(work(), output_bytes_per_px=0.02)
     assert E.output_bytes(sc, probed) == pytest.approx(1080 * 1080 * 1800 * 0.02)
+
+
+def test_pipeline_terms_recover_the_per_frame_cost_and_factor_of_the_reference_renders():
+    c = cal()
+    refs = []
+    for i, w in ((0, work(frames=500, executed_giter=0.5, computed_msamples=30.0)),
+                 (1, work(frames=120, executed_giter=2.0, computed_msamples=25.0))):
+        sc = E._reference_scene(i)
+        cpu = E._cpu_bound_s(w, sc, c, c.local_efficiency) / c.local_cores
+        measured = c.start_s + w.frames * 0.003 + 1.25 * cpu  # 3 ms a frame, factor 1.25
+        refs.append((i, asdict(w), measured))
+    fitted = replace(c, pipeline_refs=tuple(refs))
+    per_frame, factor = E.pipeline_terms(fitted)
+    assert per_frame == pytest.approx(0.003) and factor == pytest.approx(1.25)
+    # Both terms reach the render time (the per-frame one at the core's speed).
+    sc = scene(w=1080, h=1080, frames=1800)
+    base = E.render_seconds(work(), sc, c, 8, 0.5)
+    with_terms = E.render_seconds(work(), sc, fitted, 8, 0.5)
+    assert with_terms == pytest.approx(c.start_s + 1800 * 0.003 / 0.5
+                                       + 1.25 * (base - c.start_s))
+    # A calibration without reference renders changes nothing; absurd fits are held in range.
+    assert E.pipeline_terms(c) == (0.0, 1.0)
+    wild = [(i, w, m * 50) for i, w, m in refs]
+    pf, fa = E.pipeline_terms(replace(c, pipeline_refs=tuple(wild)))
+    assert 0.0 <= pf <= 0.05 and 0.7 <= fa <= 2.0
