@@ -1,17 +1,21 @@
-"""Kernel benchmark: renderer.kernel against an exact hand-written AVX-512 C kernel, side by side.
+"""Kernel benchmark: renderer.kernel against two exact hand-written AVX-512 C kernels, side by side.
 
     python benchmarks/kernel_c.py [--quick] [--repeats R] [--compare PATH]
     python benchmarks/kernel_c.py --scene examples/4k-keyframes.toml [--scene-frames N]
 
 Builds benchmarks/c/julia_avx512.c with the system gcc (-O3 -march=native -ffp-contract=off
--fno-fast-math -fopenmp) into a cache directory, loads it with ctypes, checks that its counts equal
-renderer.kernel's and the plain pure-Python reference's on small grids (and renderer.kernel's on
-every timed frame), then times both kernels on the issue-14 frames (1080x1080 unless noted, 500
+-fno-fast-math -fopenmp) into a cache directory and loads its two kernels with ctypes: "C plain"
+(julia_counts: lock-step 4 x 8 tiles with a masked count and masked z updates every step) and
+"C best" (julia_counts_best: renderer.kernel's tricks in intrinsics, state in registers: no count
+or select per step, the last steps of lanes that died in a group redone exactly, dead lanes
+refilled with the next pixels of the chunk). Checks that the counts of both (C best first) equal
+renderer.kernel's and the plain pure-Python reference's on small grids (and each other's on every
+timed frame), then times the kernels on the issue-14 frames (1080x1080 unless noted, 500
 iterations, view [-1.8, 1.8]^2 through renderer.grid.sample_grid, c.real -0.62772) at 1 and 2
-threads. Repeats are interleaved (ours, C, ours, C, ...) and the median is reported, because the
-machine is shared and noisy. ratio = C time / our time (1.0 = parity, higher = ours faster);
-scaling = 1-thread time / 2-thread time. --compare PATH also times another copy of the kernel
-module (e.g. the version before a change) in the same run.
+threads. Repeats are interleaved (ours, C plain, C best, ours, ...) and the median is reported,
+because the machine is shared and noisy. ratio = C time / our time (1.0 = parity, higher = ours
+faster), against each C kernel; scaling = 1-thread time / 2-thread time. --compare PATH also times
+another copy of the kernel module (e.g. the version before a change) in the same run.
 
 --scene times the kernels on N evenly spaced frames of a scene instead (its grid with
 supersampling, c, iterations, escape radius, and final moduli if it colours smoothly) and reports
@@ -60,6 +64,8 @@ FRAMES: list[tuple[str, float, int]] = [
     ("spiral, long escapes", -0.399, 1080),
 ]
 THREADS = (1, 2)
+# The C kernels: benchmark name -> exported function of julia_avx512.c.
+C_KERNELS = {"C best": "julia_counts_best", "C plain": "julia_counts"}
 
 
 def build_c(cache_dir: Path | None = None) -> Path:
@@ -80,9 +86,9 @@ def build_c(cache_dir: Path | None = None) -> Path:
 class CKernel:
     """ctypes wrapper with escape_counts' signature, semantics and symmetry decision."""
 
-    def __init__(self, lib_path: Path) -> None:
+    def __init__(self, lib_path: Path, symbol: str) -> None:
         lib = ctypes.CDLL(str(lib_path))
-        f = lib.julia_counts
+        f = getattr(lib, symbol)
         dp = ctypes.POINTER(ctypes.c_double)
         f.argtypes = [dp, dp, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_double,
                       ctypes.c_double, ctypes.c_int64, ctypes.c_double,
@@ -123,8 +129,16 @@ def load_module(path: Path) -> ModuleType:
     return mod
 
 
-def check_small(ck: CKernel, others: dict[str, Callable]) -> int:
-    """C counts == every kernel's == the plain reference's on small grids; returns grids checked."""
+def set_threads(cks: list[CKernel], threads: int) -> None:
+    """Run renderer.kernel and every C kernel on this many threads."""
+    kernel.set_threads(threads)
+    for ck in cks:
+        ck.threads = threads
+
+
+def check_small(kernels: dict[str, Callable], cks: list[CKernel]) -> int:
+    """Every kernel's counts and final |z|^2 == the plain reference's on small grids (in the order
+    of kernels, so the first mismatch names it); returns grids checked."""
     cases = [
         (sample_grid(0.0, 0.0, 1.8, 1.8, 41, 37), complex(C_REAL, -0.42193), 300),
         (sample_grid(0.0, 0.0, 1.8, 1.8, 40, 40), complex(C_REAL, -0.3498), 500),
@@ -135,16 +149,13 @@ def check_small(ck: CKernel, others: dict[str, Callable]) -> int:
         (sample_grid(0.0, 0.0, 1.5, 1.5, 70, 3), complex(C_REAL, -0.399), 500),
     ]
     for threads in THREADS:
-        ck.threads = threads
-        kernel.set_threads(threads)
+        set_threads(cks, threads)
         for (xs, ys), c, max_iter in cases:
             ref_c, ref_m = reference_counts(xs, ys, c, max_iter)
             ref = np.array(ref_c, dtype=np.int32)
             escaped = ref < max_iter
-            got = {"C": ck.escape_counts(xs, ys, c, max_iter, want_final_modulus=True)}
-            for name, fn in others.items():
-                got[name] = fn(xs, ys, c, max_iter, want_final_modulus=True)
-            for name, (counts, mod2) in got.items():
+            for name, fn in kernels.items():
+                counts, mod2 = fn(xs, ys, c, max_iter, want_final_modulus=True)
                 if not np.array_equal(counts, ref):
                     raise SystemExit(f"MISMATCH: {name} vs reference, c={c}, grid "
                                      f"{xs.size}x{ys.size}, {int((counts != ref).sum())} pixels")
@@ -173,23 +184,22 @@ def timed(fn: Callable[[], object]) -> tuple[float, float]:
     return time.perf_counter() - t0, time.process_time() - c0
 
 
-def time_frame(label: str, ci: float, size: int, kernels: dict[str, Callable], ck: CKernel,
-               repeats: int) -> Row:
+def time_frame(label: str, ci: float, size: int, kernels: dict[str, Callable],
+               cks: list[CKernel], repeats: int) -> Row:
     xs, ys = sample_grid(0.0, 0.0, HALF, HALF, size, size)
     c = complex(C_REAL, ci)
     samples: dict[tuple[str, int], list[tuple[float, float]]] = {}
     ours_counts = None
     stats: dict = {}
     for threads in THREADS:
-        ck.threads = threads
-        kernel.set_threads(threads)
+        set_threads(cks, threads)
         results = {}
         for name, fn in kernels.items():  # warm up, and check counts on the full frame
             results[name] = fn(xs, ys, c, MAX_ITER)[0]
-        ref = results["C"]
+        ref = results["C plain"]
         for name, counts in results.items():
             if not np.array_equal(counts, ref):
-                raise SystemExit(f"MISMATCH on frame c={c}: {name} vs C, "
+                raise SystemExit(f"MISMATCH on frame c={c}: {name} vs C plain, "
                                  f"{int((counts != ref).sum())} pixels ({threads} threads)")
         ours_counts = results["ours"]
         for _ in range(repeats):
@@ -205,7 +215,7 @@ def time_frame(label: str, ci: float, size: int, kernels: dict[str, Callable], c
                stats["iterations"] / max(1, useful))
 
 
-def bench_scene(path: Path, nframes: int, kernels: dict[str, Callable], ck: CKernel,
+def bench_scene(path: Path, nframes: int, kernels: dict[str, Callable], cks: list[CKernel],
                 repeats: int) -> None:
     """Kernel frames/s per core on nframes evenly spaced frames of a scene, at 1 and 2 threads."""
     from renderer.scene import load_scene
@@ -221,8 +231,7 @@ def bench_scene(path: Path, nframes: int, kernels: dict[str, Callable], ck: CKer
     totals: dict[tuple[str, int], float] = {}
     cpu_totals: dict[tuple[str, int], float] = {}
     for threads in THREADS:
-        ck.threads = threads
-        kernel.set_threads(threads)
+        set_threads(cks, threads)
         for k in frames:
             c = scene.c_at_frame(k)
             ref = None
@@ -255,6 +264,11 @@ def bench_scene(path: Path, nframes: int, kernels: dict[str, Callable], ck: CKer
     print("SUMMARY (kernel frames per CPU-second): " + "; ".join(parts))
 
 
+def short(name: str) -> str:
+    """Column name of a kernel: "C plain" -> "plain", "C best" -> "best"."""
+    return name.removeprefix("C ")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="5 repeats instead of 15")
@@ -267,52 +281,63 @@ def main() -> None:
     args = ap.parse_args()
     repeats = args.repeats or (5 if args.quick else 15)
 
-    ck = CKernel(build_c())
-    kernels: dict[str, Callable] = {"ours": kernel.escape_counts, "C": ck.escape_counts}
+    lib = build_c()
+    cks = {name: CKernel(lib, symbol) for name, symbol in C_KERNELS.items()}
+    # The new C kernel first, so a mismatch of its counts is the first thing reported.
+    kernels: dict[str, Callable] = {name: ck.escape_counts for name, ck in cks.items()}
+    kernels["ours"] = kernel.escape_counts
     if args.compare:
         kernels["before"] = load_module(args.compare).escape_counts
-    others = {k: v for k, v in kernels.items() if k != "C"}
-    n = check_small(ck, others)
+    n = check_small(kernels, list(cks.values()))
     print(f"# counts identical to the plain reference on {n} small grids/thread counts: "
           + ", ".join(kernels))
+    # Timing order: ours, then the C kernels (plain, best), then before.
+    order = ["ours", *reversed(C_KERNELS), *(["before"] if args.compare else [])]
+    kernels = {k: kernels[k] for k in order}
     if args.scene:
-        bench_scene(args.scene, args.scene_frames, kernels, ck, args.repeats or 3)
+        bench_scene(args.scene, args.scene_frames, kernels, list(cks.values()), args.repeats or 3)
         return
     print(f"# {MAX_ITER} iterations, view [-{HALF}, {HALF}]^2, c.real {C_REAL}; median of "
-          f"{repeats} interleaved repeats; ratio = C time / kernel time (1.0 = parity)")
-    names = [k for k in kernels if k != "C"]
+          f"{repeats} interleaved repeats; ratio k/C = C time / k time (1.0 = parity); "
+          "best<<plain = C plain time / C best time")
+    cnames = list(reversed(C_KERNELS))
+    names = [k for k in kernels if k not in C_KERNELS]
+    pairs = [(k, cn) for k in names for cn in cnames]
     head = f"{'frame':<26}{'c.imag':>9}{'px':>6}{'exec%':>6}"
     for t in THREADS:
-        head += f"{'C' + str(t) + ' ms':>9}" + "".join(f"{k + str(t) + ' ms':>11}" for k in names)
-        head += "".join(f"{k + ' r' + str(t):>10}" for k in names)
-    head += f"{'C scal':>8}" + "".join(f"{k + ' scal':>12}" for k in names)
+        head += "".join(f"{short(k) + str(t) + ' ms':>11}" for k in kernels)
+        head += "".join(f"{k + '/' + short(cn) + ' ' + str(t):>15}" for k, cn in pairs)
+        head += f"{'best<<plain ' + str(t):>15}"
+    head += "".join(f"{short(k) + ' scal':>12}" for k in kernels)
     print(head)
     print("-" * len(head))
     rows: list[Row] = []
     for label, ci, size in FRAMES:
-        r = time_frame(label, ci, size, kernels, ck, repeats)
+        r = time_frame(label, ci, size, kernels, list(cks.values()), repeats)
         rows.append(r)
         line = f"{label:<26}{ci:>9.5f}{size:>6}{100 * r.exec_share:>5.1f}%"
         for t in THREADS:
-            line += f"{1e3 * r.times['C', t]:>9.2f}"
-            line += "".join(f"{1e3 * r.times[k, t]:>11.2f}" for k in names)
-            line += "".join(f"{r.times['C', t] / r.times[k, t]:>9.2f}x" for k in names)
-        line += f"{r.times['C', 1] / r.times['C', 2]:>7.2f}x"
-        line += "".join(f"{r.times[k, 1] / r.times[k, 2]:>11.2f}x" for k in names)
+            line += "".join(f"{1e3 * r.times[k, t]:>11.2f}" for k in kernels)
+            line += "".join(f"{r.times[cn, t] / r.times[k, t]:>14.2f}x" for k, cn in pairs)
+            line += f"{r.times['C plain', t] / r.times['C best', t]:>14.2f}x"
+        line += "".join(f"{r.times[k, 1] / r.times[k, 2]:>11.2f}x" for k in kernels)
         print(line, flush=True)
     parts = []
-    for k in names:
+    for k, cn in pairs:
         for t in THREADS:
-            ratios = [r.times["C", t] / r.times[k, t] for r in rows]
-            parts.append(f"{k}/C {t}T min {min(ratios):.2f}x "
+            ratios = [r.times[cn, t] / r.times[k, t] for r in rows]
+            parts.append(f"{k}/{short(cn)} {t}T min {min(ratios):.2f}x "
                          f"median {statistics.median(ratios):.2f}x")
+    for t in THREADS:
+        ratios = [r.times["C plain", t] / r.times["C best", t] for r in rows]
+        parts.append(f"C best faster than C plain {t}T min {min(ratios):.2f}x "
+                     f"median {statistics.median(ratios):.2f}x")
+    for k in kernels:
         scal = [r.times[k, 1] / r.times[k, 2] for r in rows]
-        parts.append(f"{k} scaling min {min(scal):.2f}x")
-    cscal = [r.times["C", 1] / r.times["C", 2] for r in rows]
-    parts.append(f"C scaling min {min(cscal):.2f}x")
-    for k in names:
-        ratios = [r.cpu["C", 1] / r.cpu[k, 1] for r in rows]
-        parts.append(f"{k}/C 1T by CPU time min {min(ratios):.2f}x "
+        parts.append(f"{short(k)} scaling min {min(scal):.2f}x")
+    for k, cn in pairs:
+        ratios = [r.cpu[cn, 1] / r.cpu[k, 1] for r in rows]
+        parts.append(f"{k}/{short(cn)} 1T by CPU time min {min(ratios):.2f}x "
                      f"median {statistics.median(ratios):.2f}x")
     print("SUMMARY: " + "; ".join(parts) + f"  ({len(rows)} frames, counts identical)")
 
