@@ -40,7 +40,9 @@ ENCODE_PROBE_SAMPLES = 4_200_000
 ENCODE_PROBE_FRAMES = 72
 ENCODE_PROBE_SHORT = 24
 # The probe's frames come in this many runs spread over the animation (see probe_encoder_cost).
-ENCODE_PROBE_STRETCHES = 3
+# Measured against the renders' own x264 CPU (dark-to-yellow 12.5, spiral 22.6 ms per Mpx): 3 runs
+# said 20-24 and 18-19, 6 runs 9-11 and 24-26; dark-to-yellow's empty ends were missed by 3.
+ENCODE_PROBE_STRETCHES = 6
 
 
 @dataclass(frozen=True)
