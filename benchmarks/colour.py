@@ -32,7 +32,7 @@ from renderer.colour import Palette, colourise, colourise_yuv420, yuv420_planes
 from renderer.encode import encoder_args, find_ffmpeg
 from renderer.kernel import set_threads
 from renderer.render import FrameRenderer
-from renderer.scene import Encoding, load_scene
+from renderer.scene import Encoding, load_scene, resized
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_MS = 3.0
@@ -180,9 +180,7 @@ def psnr_table() -> None:
     for name, k, size, ss in PSNR_FRAMES:
         scene = load_scene(ROOT / "examples" / name)
         if size is not None:
-            scene = replace(scene, width=size[0], height=size[1],
-                            view=replace(scene.view,
-                                         half_width=scene.view.half_height * size[0] / size[1]))
+            scene = resized(scene, *size)
         scene = replace(scene, supersample=ss)
         fr = FrameRenderer(scene)
         counts, fmod = fr.counts(k)

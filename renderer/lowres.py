@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from renderer.errors import SceneError
-from renderer.scene import MAX_SIDE_PX, Scene
+from renderer.scene import MAX_SIDE_PX, Scene, resized
 
 
 def scaled(scene: Scene, width: int, what: str) -> Scene:
@@ -17,8 +17,7 @@ def scaled(scene: Scene, width: int, what: str) -> Scene:
     if not 1 <= width <= MAX_SIDE_PX:
         raise SceneError(f"{what}: must be between 1 and {MAX_SIDE_PX} pixels, got {width}")
     height = max(1, round(width * scene.height / scene.width))
-    view = replace(scene.view, half_width=scene.view.half_height * width / height)
-    return replace(scene, width=width, height=height, view=view, supersample=1)
+    return replace(resized(scene, width, height), supersample=1)
 
 
 def evenly_spaced(frames: int, n: int) -> list[int]:

@@ -29,7 +29,7 @@ from renderer.errors import RenderError, RenderInterrupted, SceneError
 from renderer.grid import sample_grid
 from renderer.kernel import escape_counts, set_threads
 from renderer.progress import Progress, fmt_duration
-from renderer.scene import PIX_FMTS_EVEN, Scene
+from renderer.scene import PIX_FMTS_EVEN, Scene, resized
 from renderer.segments import PartsDir, Segment, default_segment_frames, plan_segments
 
 # Cores per concurrently running encoder: x264 at 1080p scales well to about this many threads.
@@ -140,11 +140,8 @@ def preview_scene(scene: Scene, keep_output: bool = False) -> Scene:
     frames = max(2, math.ceil(scene.frames / 4)) if scene.frames > 1 else 1
     out = scene.output if keep_output else \
         scene.output.with_name(f"{scene.output.stem}-preview{scene.output.suffix}")
-    width, height = side(scene.width), side(scene.height)
-    # The view keeps its vertical extent; the horizontal one follows the (rounded) aspect.
-    view = replace(scene.view, half_width=scene.view.half_height * width / height)
-    return replace(scene, width=width, height=height, view=view, supersample=1, frames=frames,
-                   fps=scene.fps * frames / scene.frames, output=out)
+    return replace(resized(scene, side(scene.width), side(scene.height)), supersample=1,
+                   frames=frames, fps=scene.fps * frames / scene.frames, output=out)
 
 
 @dataclass

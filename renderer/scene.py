@@ -626,3 +626,10 @@ def _colormap(name: Any) -> str:
 
 def with_output(scene: Scene, output: Path) -> Scene:
     return replace(scene, output=output)
+
+
+def resized(scene: Scene, width: int, height: int) -> Scene:
+    """The scene at width x height pixels: the view keeps its vertical extent, and the horizontal
+    one follows the new aspect, so a pixel stays square. Nothing else changes."""
+    view = replace(scene.view, half_width=scene.view.half_height * width / height)
+    return replace(scene, width=width, height=height, view=view)

@@ -19,10 +19,10 @@ import statistics
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
-from renderer.scene import Scene
+from renderer.scene import Scene, resized
 
 SAMPLE_FRAMES = 24          # frames sampled, spread evenly over the animation (stratified)
 SAMPLE_MAX_SAMPLES = 96_000  # samples per sampled frame (about 310 x 310): ~1 ms each here
@@ -200,8 +200,7 @@ def probe_encoder_cost(scene: Scene, frames: int = ENCODE_PROBE_FRAMES,
     from renderer.render import FrameRenderer
 
     w, h = probe_size(scene, max_px)
-    view = replace(scene.view, half_width=scene.view.half_height * w / h)
-    fr = FrameRenderer(replace(scene, width=w, height=h, view=view))
+    fr = FrameRenderer(resized(scene, w, h))
     runs = probe_stretches(scene.frames, max(2, min(frames, scene.frames)), stretches)
     # What the render hands ffmpeg (planes it need not convert, where the pixel format allows).
     fmt = direct_input(scene.encoding)

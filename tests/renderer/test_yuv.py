@@ -25,7 +25,7 @@ from renderer.colour import (
 )
 from renderer.encode import Encoder, direct_input, encoder_args, find_ffmpeg
 from renderer.render import FrameRenderer, RenderOptions, render_animation
-from renderer.scene import Encoding, load_scene
+from renderer.scene import Encoding, load_scene, resized
 
 ROOT = Path(__file__).resolve().parents[2]
 # The issue's bar, per plane (Y' is exact; Cb and Cr reach 56-70 dB on these frames).
@@ -75,9 +75,7 @@ def test_planes_match_ffmpegs_conversion_of_the_same_frame(scene_file: str, fram
                                                            ss: int) -> None:
     scene = load_scene(ROOT / "examples" / scene_file)
     if size is not None:
-        scene = replace(scene, width=size[0], height=size[1],
-                        view=replace(scene.view,
-                                     half_width=scene.view.half_height * size[0] / size[1]))
+        scene = resized(scene, *size)
     scene = replace(scene, supersample=ss)
     fr = FrameRenderer(scene)
     counts, fmod = fr.counts(frame)
