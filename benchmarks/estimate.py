@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import fields
+from dataclasses import asdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from launcher.estimate.calibration import calibrate  # noqa: E402
 from launcher.estimate.model import local_row  # noqa: E402
 from launcher.estimate.sampling import sample_work  # noqa: E402
+from launcher.run.spec import render_args_from  # noqa: E402
 from renderer.scene import Overrides, load_scene  # noqa: E402
 
 EXAMPLES = ROOT / "renderer" / "examples"
@@ -57,16 +58,6 @@ CASES: list[tuple[str, Path, Overrides]] = [
     ("long: quick 360px", EXAMPLES / "quick.toml",
      Overrides(num_steps=360, max_iterations=200, num_frames=4000)),
 ]
-
-
-def cli_args(ov: Overrides) -> list[str]:
-    """The same overrides as `renderer render` flags (--num-frames 900, ...)."""
-    out: list[str] = []
-    for f in fields(ov):
-        v = getattr(ov, f.name)
-        if v is not None and f.name != "output":
-            out += ["--" + f.name.replace("_", "-"), str(v)]
-    return out
 
 
 def main() -> None:
@@ -97,7 +88,7 @@ def main() -> None:
             work = sample_work(scene)
             row = local_row(work, scene, cal)
             argv = [sys.executable, "-m", "renderer.cli", "render", str(path), "-o", str(out),
-                    *cli_args(ov)]
+                    *render_args_from(asdict(ov))]
             t0 = time.perf_counter()
             subprocess.run(argv, check=True, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)

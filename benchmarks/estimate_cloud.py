@@ -30,6 +30,7 @@ from launcher.config import merge  # noqa: E402
 from launcher.estimate.model import estimate_scene  # noqa: E402
 from launcher.preflight import build_spec, preflight  # noqa: E402
 from launcher.run.single import Job  # noqa: E402
+from launcher.run.spec import render_args_from  # noqa: E402
 from provision.cloud import LinodeCloud  # noqa: E402
 from renderer.scene import Overrides, load_scene  # noqa: E402
 from tests.fakelinode.hosts import NamespaceHostBackend  # noqa: E402
@@ -47,14 +48,6 @@ RUNS: list[tuple[str, Path, Overrides]] = [
     ("spiral 480px", EXAMPLES / "spiral.toml", Overrides(num_steps=480, num_frames=300)),
 ]
 SETUP = ("create", "boot", "ssh", "lease", "bootstrap")
-
-
-def render_args(ov: Overrides) -> tuple[str, ...]:
-    out: list[str] = []
-    for k, v in ov.__dict__.items():
-        if v is not None and k != "output":
-            out += [f"--{k.replace('_', '-')}", str(v)]
-    return tuple(out)
 
 
 def main() -> None:
@@ -79,7 +72,7 @@ def main() -> None:
                     checked = preflight(scene, cfg, cloud)
                     est = estimate_scene(scene, [checked.plan], records=records,
                                          upload_bytes=checked.upload_bytes).rows[0]
-                    spec = build_spec(scene, path, cfg, checked, render_args(ov))
+                    spec = build_spec(scene, path, cfg, checked, render_args_from(asdict(ov)))
                     rec = Job(spec, cloud, state_dir=Path(tmp) / f"run{i}").run()
                     ph = rec.phases_s
                     rows.append((name, bool(records), [

@@ -219,16 +219,6 @@ def render_seconds(work: WorkSample, scene: Scene, cal: Calibration, cores: int,
             + factor * _cpu_bound_s(work, scene, cal, e) / (cores * core_speed))
 
 
-def record_throughput_giter_s(records: Sequence[Mapping[str, Any]], plan: str) -> float | None:
-    """Median measured useful G iterations/s of completed earlier runs on this plan (shown for
-    information only: useful iterations per kernel second depend on the scene, see below)."""
-    vals = [float(r["render_throughput_giter_s"]) for r in records
-            if r.get("plan") == plan and r.get("status") == "completed"
-            and isinstance(r.get("render_throughput_giter_s"), int | float)
-            and r["render_throughput_giter_s"] > 0]
-    return statistics.median(vals) if vals else None
-
-
 def interval_rel(sampling_rel: float, plan_rel: float = 0.0) -> float:
     """Half-width of the printed 80% interval, relative: the work sample's error, the model's
     measured error and the plan's speed uncertainty, independent, so added in quadrature."""
