@@ -108,22 +108,34 @@ class HeadWatch:
         return self.reason
 
     def _look(self) -> str | None:
-        try:
-            status = self.probes.instance_status()
-        except Exception:  # noqa: BLE001 - an API that cannot be asked is no evidence
-            status = "unknown"
-        if status is None:
-            return "its instance is gone"
-        if status in DOWN_STATES:
-            return f"its instance is {status}"
+        gone = self._instance_down()
+        if gone is not None:
+            return gone
         if self.probes.scheduler_answers():
             self._missed = 0
             return None
         self._missed += 1
+        # A failed probe can take its whole timeout, long enough for the instance to go
+        # meanwhile; the API's word then names the cause better than the closed tunnel does.
+        gone = self._instance_down()
+        if gone is not None:
+            return gone
         if not self.probes.tunnel_open():
             return "the SSH tunnel to it closed and its scheduler does not answer"
         if self._missed >= self.misses:
             return f"its scheduler did not answer {self._missed} probes in a row"
+        return None
+
+    def _instance_down(self) -> str | None:
+        """Why the API says the head's processes are not running, or None."""
+        try:
+            status = self.probes.instance_status()
+        except Exception:  # noqa: BLE001 - an API that cannot be asked is no evidence
+            return None
+        if status is None:
+            return "its instance is gone"
+        if status in DOWN_STATES:
+            return f"its instance is {status}"
         return None
 
 

@@ -93,6 +93,21 @@ def test_a_closed_tunnel_counts_only_if_the_scheduler_does_not_answer() -> None:
     assert len(told) == 1
 
 
+def test_an_instance_that_goes_during_the_probe_is_named_as_gone() -> None:
+    """The race CI met: the API said running, then the instance went while the scheduler's
+    probe waited for its timeout, and the tunnel closed with it."""
+    head = FakeHead()
+
+    def probe_while_it_goes() -> bool:
+        head.probes += 1
+        head.status, head.tunnel = None, False
+        return False
+
+    head.scheduler_answers = probe_while_it_goes  # type: ignore[method-assign]
+    watch, told = head.watch()
+    assert watch.check() == "its instance is gone" and told == ["its instance is gone"]
+
+
 def test_an_api_that_cannot_be_asked_is_no_evidence() -> None:
     head = FakeHead(api_down=True)
     watch, _ = head.watch()
