@@ -6,7 +6,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -37,13 +37,16 @@ class Plan:
     snapshot_date: str | None = None
     # (region, hourly, monthly): regions priced differently from the default (e.g. br-gru).
     region_prices: tuple[tuple[str, float, float | None], ...] = ()
+    # The region this plan was priced for (in_region); estimates prefer that region's records.
+    region: str | None = field(default=None, compare=False)
 
     def in_region(self, region: str) -> Plan:
-        """This plan with the region's own prices, if it has any."""
+        """This plan in `region`: with the region's own prices, if it has any."""
         for rid, hourly, monthly in self.region_prices:
             if rid == region:
-                return replace(self, price_hourly_usd=hourly, price_monthly_usd=monthly)
-        return self
+                return replace(self, price_hourly_usd=hourly, price_monthly_usd=monthly,
+                               region=region)
+        return replace(self, region=region)
 
 
 def plans_from_types(types: Iterable[Mapping[str, Any]], source: str,

@@ -159,6 +159,7 @@ class RenderSummary:
     encode_cpu_s: float
     join_s: float
     frame_stats: FrameStats = field(default_factory=FrameStats)
+    scene: Scene | None = None  # as rendered (a preview's is smaller than the file's)
 
     def report(self) -> str:
         fs = self.frame_stats
@@ -237,7 +238,7 @@ def render_animation(scene: Scene, options: RenderOptions | None = None) -> Rend
         output=output, frames=scene.frames, width=scene.width, height=scene.height,
         rendered_frames=scene.frames - resumed_frames, resumed_frames=resumed_frames,
         cores=cores, encoders=n_enc, total_s=end - t0, encode_wait_s=wait_s,
-        encode_cpu_s=cpu_s, join_s=end - t_join, frame_stats=renderer.stats)
+        encode_cpu_s=cpu_s, join_s=end - t_join, frame_stats=renderer.stats, scene=scene)
 
 
 def _render_group(group: list[Segment], renderer: FrameRenderer, parts: PartsDir, scene: Scene,

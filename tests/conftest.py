@@ -22,3 +22,12 @@ NOWHERE = "http://127.0.0.1:9/v4"
 def _no_real_api(monkeypatch: pytest.MonkeyPatch) -> None:
     if not os.environ.get("LINODE_API_URL"):
         monkeypatch.setenv("LINODE_API_URL", NOWHERE)
+
+
+@pytest.fixture(autouse=True)
+def _own_state_dir(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+                   ) -> None:
+    """Run records, local render records and predictions go to a directory of the test's own,
+    never the user's (~/.local/state): one test's records must not teach another's estimate.
+    A test that sets XDG_STATE_HOME itself overrides this."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))

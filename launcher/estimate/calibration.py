@@ -15,11 +15,9 @@ Measured once per machine and renderer source (about six seconds) and cached und
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -29,10 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from launcher.estimate.sampling import sample_work
+from renderer.machine import machine_key, renderer_version
 from renderer.scene import parse_scene
 
-# Files whose change invalidates the calibration: what it times is in them.
-RENDERER_VERSION_FILES = ("kernel.py", "grid.py", "colour.py", "encode.py", "render.py")
 # Calibration frames: the spiral's view, 400 x 400, 500 iterations. A long-orbit c (work mostly
 # iterations) and a fast-escape c (work mostly per-sample costs) separate the two rates.
 _CAL_SIDE = 400
@@ -103,26 +100,7 @@ def cache_dir() -> Path:
 
 def kernel_version() -> str:
     """A hash of the renderer's timed source: a change invalidates the calibration."""
-    import renderer
-
-    h = hashlib.sha256()
-    root = Path(renderer.__file__).parent
-    for name in RENDERER_VERSION_FILES:
-        h.update((root / name).read_bytes())
-    return h.hexdigest()[:12]
-
-
-def machine_key(cores: int) -> str:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    raw = f"{platform.node()}|{platform.machine()}|{model}|{cores}"
-    return hashlib.sha256(raw.encode()).hexdigest()[:12]
+    return renderer_version()
 
 
 def best_s(fn: Any, repeats: int = 3) -> float:

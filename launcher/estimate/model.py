@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from launcher.estimate.calibration import PIPELINE_REFS, Calibration, calibrate
+from launcher.estimate.learning import LocalLearning
 from launcher.estimate.sampling import WorkSample, sample_work
 from provision.billing import billed_hours, cost_usd
 from provision.plans import Plan
@@ -219,10 +220,12 @@ def render_seconds(work: WorkSample, scene: Scene, cal: Calibration, cores: int,
             + factor * _cpu_bound_s(work, scene, cal, e) / (cores * core_speed))
 
 
-def interval_rel(sampling_rel: float, plan_rel: float = 0.0) -> float:
+def interval_rel(sampling_rel: float, plan_rel: float = 0.0,
+                 model_rel: float = MODEL_REL_ERROR) -> float:
     """Half-width of the printed 80% interval, relative: the work sample's error, the model's
-    measured error and the plan's speed uncertainty, independent, so added in quadrature."""
-    return INTERVAL_Z * math.sqrt(sampling_rel**2 + MODEL_REL_ERROR**2 + plan_rel**2)
+    measured error (the benchmark's, or what the user's own renders measured) and the plan's
+    speed uncertainty, independent, so added in quadrature."""
+    return INTERVAL_Z * math.sqrt(sampling_rel**2 + model_rel**2 + plan_rel**2)
 
 
 def plan_speed_factor(model_render_s: float, actual_render_s: float) -> float | None:
@@ -247,13 +250,20 @@ def recorded_factors(records: Sequence[Mapping[str, Any]], plan: str) -> list[fl
 
 # --- overheads ---------------------------------------------------------------------------------
 
-def _completed(records: Sequence[Mapping[str, Any]], plan: str | None) -> list[Mapping[str, Any]]:
-    """Completed runs' records: those on `plan` when there are any, else all of them (a plan's
-    setup and transfers resemble another's far more than the defaults resemble either)."""
+def _completed(records: Sequence[Mapping[str, Any]], plan: str | None,
+               region: str | None = None) -> list[Mapping[str, Any]]:
+    """Completed runs' records, the closest kind there is: on `plan` in `region`, else on
+    `plan`, else in `region` (transfers go the same way), else all of them (a plan's setup and
+    transfers resemble another's far more than the defaults resemble either)."""
     done = [r for r in records if r.get("status") == "completed"
             and isinstance(r.get("phases_s"), Mapping)]
-    same = [r for r in done if plan is not None and r.get("plan") == plan]
-    return same or done
+
+    def where(same_plan: bool, same_region: bool) -> list[Mapping[str, Any]]:
+        return [r for r in done
+                if (not same_plan or (plan is not None and r.get("plan") == plan))
+                and (not same_region or (region is not None and r.get("region") == region))]
+
+    return where(True, True) or where(True, False) or where(False, True) or done
 
 
 def _phase(r: Mapping[str, Any], name: str) -> float | None:
@@ -289,10 +299,12 @@ def _upload_bytes_of(r: Mapping[str, Any]) -> int | None:
 
 
 def overheads(records: Sequence[Mapping[str, Any]], output_bytes: float,
-              upload_bytes: int | None = None, plan: str | None = None) -> Overheads:
-    """Phase times: medians of earlier runs' records (of `plan` if any) where present, else
-    DEFAULT_PHASES_S; transfers at the rates those runs measured, else the default rates."""
-    done = _completed(records, plan)
+              upload_bytes: int | None = None, plan: str | None = None,
+              region: str | None = None) -> Overheads:
+    """Phase times: medians of earlier runs' records (of `plan` in `region` if any, see
+    _completed) where present, else DEFAULT_PHASES_S; transfers at the rates those runs
+    measured, else the default rates."""
+    done = _completed(records, plan, region)
     used_records = used_defaults = False
     got: dict[str, float] = {}
     for name in ("create", "boot", "ssh", "lease", "bootstrap", "delete"):
@@ -328,14 +340,26 @@ def output_bytes(scene: Scene, work: WorkSample | None = None) -> float:
 
 # --- rows ----------------------------------------------------------------------------------------
 
-def local_row(work: WorkSample, scene: Scene, cal: Calibration) -> PlanEstimate:
-    """This machine: no setup, no transfer, $0."""
-    r = render_seconds(work, scene, cal, cal.local_cores, 1.0, eff=cal.local_efficiency)
+def local_model_s(work: WorkSample, scene: Scene, cal: Calibration) -> float:
+    """The model's render time on this machine, before what local renders taught."""
+    return render_seconds(work, scene, cal, cal.local_cores, 1.0, eff=cal.local_efficiency)
+
+
+def local_row(work: WorkSample, scene: Scene, cal: Calibration,
+              learnt: LocalLearning | None = None) -> PlanEstimate:
+    """This machine: no setup, no transfer, $0; corrected by the user's own local renders."""
+    r = local_model_s(work, scene, cal)
+    rel = interval_rel(work.rel_error)
+    source = "calibration"
+    if learnt is not None:
+        r *= learnt.factor
+        rel = interval_rel(work.rel_error, model_rel=learnt.rel_error)
+        source = f"calibration x {learnt.factor:.2f}: {learnt.describe()}"
     return PlanEstimate(
         plan="local", type_id=None, vcpus=cal.local_cores, price_hourly_usd=0.0,
-        setup_s=0.0, render_s=r, render_error_s=r * interval_rel(work.rel_error),
+        setup_s=0.0, render_s=r, render_error_s=r * rel,
         download_s=0.0, total_s=r,
-        lifetime_s=0.0, billed_hours=0, cost_usd=0.0, speed_source="calibration",
+        lifetime_s=0.0, billed_hours=0, cost_usd=0.0, speed_source=source,
         overhead_source="none")
 
 
@@ -415,6 +439,7 @@ class Estimate:
     rows: tuple[PlanEstimate, ...]  # cloud plans, in the order given
     price_source: str
     price_date: str | None
+    local_model_s: float = 0.0  # the local row's render before learning: what a render meets
 
     @property
     def all_rows(self) -> tuple[PlanEstimate, ...]:
@@ -424,13 +449,16 @@ class Estimate:
 def estimate_scene(scene: Scene, plans: Sequence[Plan], *,
                    records: Sequence[Mapping[str, Any]] = (), upload_bytes: int | None = None,
                    calibration: Calibration | None = None,
-                   work: WorkSample | None = None) -> Estimate:
+                   work: WorkSample | None = None,
+                   local_learnt: LocalLearning | None = None) -> Estimate:
     """Sample the scene, calibrate (cached), and make the local row and one row per plan."""
     work = work or sample_work(scene)
     cal = calibration or calibrate()
     out = output_bytes(scene, work)
-    rows = tuple(plan_row(p, work, scene, cal, overheads(records, out, upload_bytes, p.alias),
-                          records) for p in plans)
+    rows = tuple(plan_row(p, work, scene, cal,
+                          overheads(records, out, upload_bytes, p.alias, p.region), records)
+                 for p in plans)
     src = plans[0].source if plans else "none"
     date = plans[0].snapshot_date if plans else None
-    return Estimate(work, cal, local_row(work, scene, cal), rows, src, date)
+    return Estimate(work, cal, local_row(work, scene, cal, local_learnt), rows, src, date,
+                    local_model_s(work, scene, cal))

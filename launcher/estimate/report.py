@@ -13,7 +13,9 @@ from typing import Any, TextIO
 
 from launcher.config import RunConfig
 from launcher.estimate.calibration import calibrate
+from launcher.estimate.learning import local_learning, local_ratios, save_prediction
 from launcher.estimate.model import (
+    MODEL_REL_ERROR,
     Estimate,
     PlanEstimate,
     estimate_scene,
@@ -58,9 +60,14 @@ def model_render_seconds(scene: Scene, plan: Plan) -> float:
 
 def build_estimate(scene: Scene, plans: Sequence[Plan], output_dir: Path | None = None,
                    upload_bytes: int | None = None) -> Estimate:
-    """The Estimate over plans, using run records under output_dir when there are any."""
-    return estimate_scene(scene, plans, records=_records(output_dir), upload_bytes=upload_bytes,
-                          work=_work(scene))
+    """The Estimate over plans, using run records under output_dir when there are any and what
+    this machine's local renders measured; leaves the local prediction for a render to meet."""
+    cal = calibrate()
+    learnt = local_learning(local_ratios(cal), MODEL_REL_ERROR)
+    est = estimate_scene(scene, plans, records=_records(output_dir), upload_bytes=upload_bytes,
+                         work=_work(scene), calibration=cal, local_learnt=learnt)
+    save_prediction(scene, cal, est.local_model_s)
+    return est
 
 
 def print_estimate(scene: Scene, cfg: RunConfig, *, only_plan: str | None = None,

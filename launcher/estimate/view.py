@@ -71,7 +71,10 @@ def notes(est: Estimate, deadline_s: float | None) -> list[str]:
     learnt = [r.speed_source for r in est.rows if "run record" in r.speed_source]
     if learnt:
         lines += [f"learnt: {s}" for s in learnt]
-    lines.append(f"intervals (+/-): 80%, from the model's measured error ({MODEL_REL_ERROR:.0%}), "
+    if est.local.speed_source != "calibration":
+        lines.append(f"learnt: this machine: {est.local.speed_source}")
+    lines.append(f"intervals (+/-): 80%, from the model's measured error ({MODEL_REL_ERROR:.0%} in "
+                 "the accuracy benchmark; this machine's own renders where there are some), "
                  "the work sample's, and each plan's speed uncertainty")
     if len(learnt) < len(est.rows):
         lines.append(f"plans without runs yet assume {PLAN_VCPU_FACTOR:g}x this machine's "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import string
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from launcher.run.guards import GuardSpec
 from launcher.run.remote import RemoteLayout
 from provision.cloud import InstanceInfo
 from provision.plans import Plan
+from renderer.local_record import state_root
 
 TAG = "juliafarm"
 PASSWORD_ALPHABET = string.ascii_letters + string.digits + "-_.+=@%"
@@ -49,8 +49,7 @@ def random_root_password(length: int = 40) -> str:
 
 def default_state_dir() -> Path:
     """Per-run keys and known_hosts live here (0700), never in the output dir or the upload."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "juliafarm" / "runs"
+    return state_root() / "runs"
 
 
 def utc_now_text() -> str:

@@ -299,6 +299,32 @@ def test_overheads_prefer_the_plans_own_records():
     assert E.overheads(recs, 0, plan="dedicated-8").bootstrap_s == 90
 
 
+def test_overheads_prefer_the_plans_records_in_the_plans_region():
+    def rec(plan, region, bootstrap):
+        return {"plan": plan, "region": region, "status": "completed",
+                "phases_s": {"bootstrap": bootstrap}}
+
+    recs = [rec("dedicated-48", "us-east", 90), rec("dedicated-48", "br-gru", 200),
+            rec("dedicated-4", "br-gru", 300)]
+    assert E.overheads(recs, 0, plan="dedicated-48", region="br-gru").bootstrap_s == 200
+    assert E.overheads(recs, 0, plan="dedicated-48", region="us-east").bootstrap_s == 90
+    # No run of the plan there: the plan's runs anywhere; no run of the plan: the region's.
+    assert E.overheads(recs, 0, plan="dedicated-48", region="eu-west").bootstrap_s == 145
+    assert E.overheads(recs, 0, plan="dedicated-8", region="br-gru").bootstrap_s == 250
+
+
+def test_a_plan_priced_for_a_region_takes_that_regions_records():
+    p = resolve_plan("dedicated-4", offline_plans())
+    assert p.in_region("br-gru").region == "br-gru" and p.in_region("br-gru") != p
+    assert p.in_region("us-east") == p  # same prices: the same plan, now placed
+    recs = [{"plan": "dedicated-4", "region": r, "status": "completed",
+             "phases_s": {"bootstrap": b}} for r, b in (("us-east", 50), ("br-gru", 400))]
+    sc = scene(w=320, h=320, frames=30)
+    est = E.estimate_scene(sc, [p.in_region("br-gru")], records=recs, calibration=cal(),
+                           work=work(frames=30, samples_per_frame=320 * 320))
+    assert est.rows[0].setup_s > 400
+
+
 def test_transfers_scale_what_earlier_runs_measured_by_bytes():
     recs = [{"status": "completed", "upload_bytes": 2_000_000,
              "phases_s": {"sync": 5.0, "pull": 13.0},
