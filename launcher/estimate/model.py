@@ -35,6 +35,7 @@ from provision.billing import billed_hours, cost_usd
 from provision.plans import Plan
 from renderer.encode import direct_input
 from renderer.scene import Scene, parse_scene
+from renderer.segments import default_segment_frames, plan_segments
 
 # --- scaling ---------------------------------------------------------------------------------
 # Parallel efficiency of the kernel at N cores where it cannot be measured: eff = 1/(1 + a(N-1)).
@@ -140,6 +141,25 @@ def efficiency(cores: int, slope: float = EFFICIENCY_SLOPE) -> float:
     return 1.0 / (1.0 + slope * (max(1, cores) - 1))
 
 
+# x264's cost per ffmpeg process (one per segment) on top of its steady per-frame cost: its
+# start, and its lookahead's ramp. Measured here at preset medium (rc-lookahead 40): 0.07 s plus
+# about 30 frames' worth of steady encoding, at 360 x 360 as at 1080 x 1080, whatever the
+# segment's length beyond ~30 frames. Other presets are taken to ramp in proportion to their
+# lookahead (x264's preset table), an assumption.
+X264_PROCESS_S = 0.07
+X264_RAMP_PER_LOOKAHEAD_FRAME = 30 / 40
+X264_LOOKAHEAD = {"ultrafast": 0, "superfast": 0, "veryfast": 10, "faster": 20, "fast": 30,
+                  "medium": 40, "slow": 50, "slower": 60, "veryslow": 60, "placebo": 60}
+
+
+def encoder_process_cpu_s(scene: Scene, encode_cpu_s_per_mpx: float) -> float:
+    """x264 CPU seconds each segment's ffmpeg costs beyond its frames' steady cost."""
+    frame_s = scene.width * scene.height / 1e6 * encode_cpu_s_per_mpx
+    segment = default_segment_frames(scene)
+    ramp = X264_RAMP_PER_LOOKAHEAD_FRAME * X264_LOOKAHEAD.get(scene.encoding.preset, 40)
+    return X264_PROCESS_S + min(ramp, segment) * frame_s
+
+
 def core_seconds(work: WorkSample, scene: Scene, cal: Calibration
                  ) -> tuple[float, float, float]:
     """(kernel, colour, encode) single-core seconds of the whole render on this machine."""
@@ -151,6 +171,8 @@ def core_seconds(work: WorkSample, scene: Scene, cal: Calibration
             else cal.colour_s_per_msample)
     colour = work.samples_per_frame * work.frames / 1e6 * rate
     encode = scene.width * scene.height * work.frames / 1e6 * work.encode_cpu_s_per_mpx
+    segments = len(plan_segments(scene.frames, default_segment_frames(scene)))
+    encode += segments * encoder_process_cpu_s(scene, work.encode_cpu_s_per_mpx)
     return kernel, colour, encode
 
 

@@ -17,6 +17,7 @@ from provision.plans import offline_plans, resolve_plan
 from renderer.grid import sample_grid
 from renderer.kernel import escape_counts
 from renderer.scene import parse_scene
+from renderer.segments import default_segment_frames, plan_segments
 
 SCENE = """
 [frame]
@@ -132,7 +133,9 @@ def test_render_seconds_is_core_seconds_over_cores():
     kernel, colour, encode = E.core_seconds(w, sc, c)
     assert kernel == pytest.approx(50.0 * 1.0 + 1050.0 * 0.01)
     assert colour == pytest.approx(1080 * 1080 * 1800 / 1e6 * 0.005)
-    assert encode == pytest.approx(1080 * 1080 * 1800 / 1e6 * 0.04)
+    frame_s = 1080 * 1080 / 1e6 * 0.04
+    # 1800 frames at 30 fps: 12 segments, each an ffmpeg whose start and ramp x264 pays
+    assert encode == pytest.approx(1800 * frame_s + 12 * (E.X264_PROCESS_S + 30 * frame_s))
     r = E.render_seconds(w, sc, c, 16, core_speed=0.5)
     expect = c.start_s + (kernel + colour + encode) / (16 * 0.5)
     assert r == pytest.approx(expect)
@@ -145,6 +148,21 @@ def test_render_seconds_is_core_seconds_over_cores():
     k2, _, _ = E.core_seconds(heavy, sc, c)
     assert E.render_seconds(heavy, sc, c, 16, 0.5, eff=0.5) == pytest.approx(
         c.start_s + k2 / 0.5 / (16 * 0.5))
+
+
+def test_x264_pays_per_segment_so_small_frames_at_a_low_rate_cost_more_per_frame():
+    """quick.toml at 360 x 360 and 5 fps: per frame, the processes' cost matters; the
+    renderer's longer segments for small frames (renderer.segments) keep it small."""
+    c = cal()
+    small = scene(w=360, h=360, frames=4000)
+    w = work(frames=4000, samples_per_frame=360 * 360, encode_cpu_s_per_mpx=0.02)
+    steady = 360 * 360 * 4000 / 1e6 * 0.02
+    _, _, encode = E.core_seconds(w, small, c)
+    segments = len(plan_segments(4000, default_segment_frames(small)))
+    assert segments == 8 and encode == pytest.approx(
+        steady + 8 * (E.X264_PROCESS_S + 30 * 360 * 360 / 1e6 * 0.02))
+    fast = replace(small, encoding=replace(small.encoding, preset="ultrafast"))
+    assert E.core_seconds(w, fast, c)[2] == pytest.approx(steady + 8 * E.X264_PROCESS_S)
 
 
 def test_plan_row_applies_the_billing_rule():
