@@ -79,6 +79,8 @@ RSYNC_START_S = 3.0                     # ssh handshake and file list, per trans
 # MP4 size per pixel per frame: 86.9 MB for 1800 frames of 1080x1080 at crf 18 (RESULTS.md,
 # Pipeline) is 0.041 B/px; rounded up.
 OUTPUT_BYTES_PER_PX = 0.05
+# Overheads come from the medians of this many newest runs of the closest kind.
+RECENT_RUNS = 5
 # A lifetime this close below a whole billed hour earns a warning: setup is that variable.
 NEAR_HOUR_S = 300.0
 
@@ -285,7 +287,11 @@ def _completed(records: Sequence[Mapping[str, Any]], plan: str | None,
                 if (not same_plan or (plan is not None and r.get("plan") == plan))
                 and (not same_region or (region is not None and r.get("region") == region))]
 
-    return where(True, True) or where(True, False) or where(False, True) or done
+    chosen = where(True, True) or where(True, False) or where(False, True) or done
+    # The newest runs: setup drifts (images, mirrors, the provider's load), and a median over
+    # every run ever lags behind it.
+    chosen = sorted(chosen, key=lambda r: str(r.get("started_at") or ""))
+    return chosen[-RECENT_RUNS:]
 
 
 def _phase(r: Mapping[str, Any], name: str) -> float | None:

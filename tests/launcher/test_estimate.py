@@ -331,6 +331,15 @@ def test_overheads_prefer_the_plans_records_in_the_plans_region():
     assert E.overheads(recs, 0, plan="dedicated-8", region="br-gru").bootstrap_s == 250
 
 
+def test_overheads_follow_the_newest_runs():
+    days = [(1, 50), (2, 55), (3, 60), (20, 150), (21, 160), (22, 170), (23, 180), (24, 190)]
+    recs = [{"plan": "dedicated-4", "status": "completed",
+             "started_at": f"2026-11-{d:02d}T10:00:00Z", "phases_s": {"bootstrap": b}}
+            for d, b in days]
+    # Setup rose: the newest five runs say 170, all eight would say 155.
+    assert E.overheads(list(reversed(recs)), 0, plan="dedicated-4").bootstrap_s == 170
+
+
 def test_a_plan_priced_for_a_region_takes_that_regions_records():
     p = resolve_plan("dedicated-4", offline_plans())
     assert p.in_region("br-gru").region == "br-gru" and p.in_region("br-gru") != p
