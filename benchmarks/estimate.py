@@ -12,11 +12,17 @@ work, its encoder probe at its own size, the cached calibration), then rendered 
 `renderer render` in a fresh process (start-up included, as the user sees it), and the two
 compared. Targets (issue 12): median |error| <= 10%, worst <= 20%, and the printed 80% interval
 covers the measured time in >= 80% of the cases.
+
+The "learnt" columns show what the user's own renders teach (launcher.estimate.learning): each
+case's estimate corrected by the renders of the cases before it, through the real files (the
+prediction each estimate leaves, the record each `renderer render` leaves, in a temporary state
+directory), as a user's next estimate would be after rendering those scenes.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import subprocess
@@ -30,7 +36,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from launcher.estimate.calibration import calibrate  # noqa: E402
-from launcher.estimate.model import local_row  # noqa: E402
+from launcher.estimate.learning import (  # noqa: E402
+    local_learning,
+    local_ratios,
+    save_prediction,
+)
+from launcher.estimate.model import MODEL_REL_ERROR, local_row  # noqa: E402
 from launcher.estimate.sampling import sample_work  # noqa: E402
 from launcher.run.spec import render_args_from  # noqa: E402
 from renderer.scene import Overrides, load_scene  # noqa: E402
@@ -72,12 +83,16 @@ def main() -> None:
           f"{cal.kernel_s_per_msample * 1e3:.1f} ms/M samples, local efficiency "
           f"{cal.local_efficiency:.2f}, start {cal.start_s:.2f} s (+{cal.compile_s:.1f} s cold)")
     head = (f"{'case':<26}{'size':>14}{'frames':>7}{'iter':>6}{'est s':>8}{'80% +/-':>9}"
-            f"{'meas s':>8}{'error':>8}{'in':>4}{'sample s':>10}")
+            f"{'meas s':>8}{'error':>8}{'in':>4}{'sample s':>10}{'learnt s':>10}{'+/-':>7}"
+            f"{'error':>8}{'in':>4}")
     print(head)
     print("-" * len(head))
     errors: list[float] = []
-    covered = 0
+    learnt_errors: list[float] = []
+    covered = learnt_covered = 0
     with tempfile.TemporaryDirectory() as tmp:
+        state = Path(tmp) / "state"
+        env = {**os.environ, "XDG_STATE_HOME": str(state)}
         for name, path, ov in CASES:
             if args.only not in name:
                 continue
@@ -87,29 +102,43 @@ def main() -> None:
             scene = load_scene(path, Overrides(**{**ov.__dict__, "output": out}))
             work = sample_work(scene)
             row = local_row(work, scene, cal)
+            taught = local_learning(local_ratios(cal, root=state / "juliafarm"), MODEL_REL_ERROR)
+            learnt = local_row(work, scene, cal, taught)
+            save_prediction(scene, cal, local_row(work, scene, cal).render_s,
+                            root=state / "juliafarm")
             argv = [sys.executable, "-m", "renderer.cli", "render", str(path), "-o", str(out),
                     *render_args_from(asdict(ov))]
             t0 = time.perf_counter()
             subprocess.run(argv, check=True, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+                           stderr=subprocess.DEVNULL, env=env)
             measured = time.perf_counter() - t0
             err = row.render_s / measured - 1.0
             inside = abs(row.render_s - measured) <= row.render_error_s
             errors.append(err)
             covered += inside
+            l_err = learnt.render_s / measured - 1.0
+            l_inside = abs(learnt.render_s - measured) <= learnt.render_error_s
+            learnt_errors.append(l_err)
+            learnt_covered += l_inside
             size = f"{scene.width}x{scene.height}" + (f"x{scene.supersample}"
                                                       if scene.supersample > 1 else "")
             print(f"{name:<26}{size:>14}{scene.frames:>7}{scene.max_iterations:>6}"
                   f"{row.render_s:>8.1f}{row.render_error_s:>9.1f}{measured:>8.1f}"
-                  f"{100 * err:>+7.1f}%{'yes' if inside else 'NO':>4}{work.sample_s:>10.2f}",
-                  flush=True)
+                  f"{100 * err:>+7.1f}%{'yes' if inside else 'NO':>4}{work.sample_s:>10.2f}"
+                  f"{learnt.render_s:>10.1f}{learnt.render_error_s:>7.1f}{100 * l_err:>+7.1f}%"
+                  f"{'yes' if l_inside else 'NO':>4}", flush=True)
     if not errors:
         sys.exit("no case matched --only")
+    summary("SUMMARY", errors, covered)
+    summary("LEARNT (each case taught by the renders before it)", learnt_errors, learnt_covered)
+
+
+def summary(title: str, errors: list[float], covered: int) -> None:
     med = statistics.median(abs(e) for e in errors)
     worst = max(abs(e) for e in errors)
     cov = covered / len(errors)
     ok = med <= MEDIAN_TARGET and worst <= WORST_TARGET and cov >= COVERAGE_TARGET
-    print(f"SUMMARY: {len(errors)} cases, median |error| {100 * med:.1f}% (target "
+    print(f"{title}: {len(errors)} cases, median |error| {100 * med:.1f}% (target "
           f"<= {100 * MEDIAN_TARGET:.0f}%), worst {100 * worst:.1f}% (<= "
           f"{100 * WORST_TARGET:.0f}%), interval coverage {100 * cov:.0f}% (>= "
           f"{100 * COVERAGE_TARGET:.0f}%): {'met' if ok else 'NOT met'}")

@@ -14,6 +14,7 @@ from launcher.estimate import calibration as C
 from launcher.estimate import model as E
 from launcher.estimate import report as estimate_cli
 from launcher.estimate import sampling as S
+from launcher.estimate.learning import LocalLearning
 from launcher.estimate.view import (
     fmt_s,
     json_rows,
@@ -206,3 +207,15 @@ def test_launcher_estimate_with_nodes_tables_the_plan_on_n_nodes(fixed, monkeypa
     assert [int(r.split()[0]) for r in rows] == list(range(1, 9))
     assert "<- --nodes" in rows[2] and "dedicated-4 on several nodes (4 segments" in res.stdout
     assert sum("<- suggested" in r for r in rows) == 1 and "suggested: --nodes" in res.stdout
+
+
+def test_a_learnt_local_row_says_what_taught_it():
+    plain = est()
+    assert not any(line.startswith("learnt: this machine") for line in plain_table(plain)
+                   .splitlines())
+    taught = E.estimate_scene(scene(), plans("dedicated-2"), calibration=CAL, work=work(47.0),
+                              local_learnt=LocalLearning(factor=1.1, rel_error=0.06, pairs=4))
+    text = plain_table(taught)
+    assert "learnt: this machine: calibration x 1.10: 4 local render(s) of this machine" in text
+    assert json_rows(taught, None)[0]["speed_source"].startswith("calibration x 1.10")
+    assert taught.local.render_s == pytest.approx(1.1 * plain.local.render_s)
