@@ -34,6 +34,17 @@ INPUT_FORMATS = ("rgba", "yuv420p")
 _COLOUR_TAGS = ["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709"]
 
 
+
+# Cores per concurrently running encoder: x264 at 1080p scales well to about this many threads.
+CORES_PER_ENCODER = 8
+MAX_ENCODERS = 8
+
+
+def encoders_for(cores: int, segments: int) -> int:
+    """Encoders (segments in flight) a render on `cores` cores runs at once."""
+    return max(1, min(MAX_ENCODERS, cores // CORES_PER_ENCODER, segments))
+
+
 def find_ffmpeg() -> str:
     """ffmpeg from PATH, else the one shipped by imageio-ffmpeg (a fresh machine needs no apt)."""
     found = shutil.which("ffmpeg")

@@ -24,7 +24,14 @@ import numpy as np
 
 from renderer.colour import Palette, colourise, colourise_yuv420, make_palette, rgb
 from renderer.cores import available_cores
-from renderer.encode import INPUT_FORMATS, Encoder, concat, direct_input, find_ffmpeg
+from renderer.encode import (
+    INPUT_FORMATS,
+    Encoder,
+    concat,
+    direct_input,
+    encoders_for,
+    find_ffmpeg,
+)
 from renderer.errors import RenderError, RenderInterrupted, SceneError
 from renderer.grid import sample_grid
 from renderer.kernel import escape_counts, set_threads
@@ -32,9 +39,6 @@ from renderer.progress import Progress, fmt_duration
 from renderer.scene import PIX_FMTS_EVEN, Scene, resized
 from renderer.segments import PartsDir, Segment, default_segment_frames, plan_segments
 
-# Cores per concurrently running encoder: x264 at 1080p scales well to about this many threads.
-CORES_PER_ENCODER = 8
-MAX_ENCODERS = 8
 # Frames of counts queued for each colour thread (one 1080² smooth frame is 14 MB of counts).
 COLOUR_QUEUE_FRAMES = 2
 
@@ -180,10 +184,6 @@ class RenderSummary:
         ])
 
 
-def encoders_for(cores: int, segments: int) -> int:
-    return max(1, min(MAX_ENCODERS, cores // CORES_PER_ENCODER, segments))
-
-
 def render_animation(scene: Scene, options: RenderOptions | None = None) -> RenderSummary:
     """Render every frame to segments and join them into scene.output (resuming if possible)."""
     options = options or RenderOptions()
@@ -215,21 +215,26 @@ def render_animation(scene: Scene, options: RenderOptions | None = None) -> Rend
     wait_s = cpu_s = 0.0
     resumed_frames = sum(s.frames for s in segments if s.index in done)
     progress = Progress(scene.frames, already_done=resumed_frames, enabled=options.progress)
+    drain = _Drain()
     try:
         with _terminate_as_interrupt(), progress, _png_writer(options.frames_dir) as png:
             progress.note(f"cores: {cores} (kernel threads), {n_enc} encoder(s), "
                           f"{len(segments)} segment(s) of {seg_frames} frames"
                           + (f", resuming: {len(done)} done" if done else ""))
             for group in _chunks(todo, n_enc):
-                w, c = _render_group(group, renderer, parts, scene, ffmpeg, cores // n_enc or 1,
-                                     progress, png, fmt)
-                wait_s += w
-                cpu_s += c
+                wait_s += _render_group(group, renderer, parts, scene, ffmpeg,
+                                        cores // n_enc or 1, progress, png, fmt, drain)
+            drain.wait()
     except KeyboardInterrupt:
+        drain.settle()
         kept = len(parts.finished(segments))
         raise RenderInterrupted(
             f"interrupted: {kept} of {len(segments)} segments are finished and kept in "
             f"{parts.path}; run the same command again to resume") from None
+    except BaseException:
+        drain.settle()
+        raise
+    cpu_s = drain.cpu_s
     t_join = time.perf_counter()
     concat([parts.file(s) for s in segments], output, ffmpeg=ffmpeg)
     parts.remove()
@@ -243,9 +248,11 @@ def render_animation(scene: Scene, options: RenderOptions | None = None) -> Rend
 
 def _render_group(group: list[Segment], renderer: FrameRenderer, parts: PartsDir, scene: Scene,
                   ffmpeg: str, threads: int, progress: Progress,
-                  png: _PngWriter | None, fmt: str) -> tuple[float, float]:
-    """Render the segments of a group round-robin into one encoder each; returns wait/CPU s."""
-    with ExitStack() as stack:
+                  png: _PngWriter | None, fmt: str, drain: _Drain) -> float:
+    """Render the segments of a group round-robin into one encoder each, then hand the encoders
+    to `drain` to finish while the next group renders; returns the seconds the kernel waited."""
+    stack = ExitStack()
+    try:
         encoders = [stack.enter_context(Encoder(parts.file(s), scene.width, scene.height,
                                                 scene.fps, scene.encoding, ffmpeg=ffmpeg,
                                                 threads=threads if len(group) > 1 else None,
@@ -259,8 +266,63 @@ def _render_group(group: list[Segment], renderer: FrameRenderer, parts: PartsDir
                     k = seg.first + j
                     feed.put(k, *renderer.counts(k))
                     progress.advance()
-    # Leaving the stack waited for every ffmpeg, so their CPU time is in.
-    return (sum(f.blocked_s for f in feeds), sum(e.stats.cpu_s for e in encoders))
+    except BaseException as exc:
+        stack.__exit__(type(exc), exc, exc.__traceback__)  # kills the encoders, removes temps
+        raise
+    drain.hand(stack, encoders)
+    return sum(f.blocked_s for f in feeds)
+
+
+class _Drain:
+    """Finishes one group's encoders in the background while the next group renders.
+
+    Closing an encoder waits for x264 to encode what it still holds (its lookahead, some 40
+    frames at preset medium) and to write the MP4; done in line, the kernel idled meanwhile, a
+    serial tail at every segment (80 segments of 25 frames took 2.2x the time of 8 of 250,
+    benchmarks/segments.py). At most one group drains at a time, so two rounds of ffmpeg are
+    alive at most; an encoder's failure is raised when the next group is handed over, or by
+    wait().
+    """
+
+    def __init__(self) -> None:
+        self.cpu_s = 0.0  # the drained encoders' ffmpeg CPU
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def hand(self, stack: ExitStack, encoders: list[Encoder]) -> None:
+        try:
+            self.wait()
+        except BaseException as exc:
+            stack.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        self._thread = threading.Thread(target=self._close, args=(stack, encoders),
+                                        name="encoder-drain", daemon=True)
+        self._thread.start()
+
+    def _close(self, stack: ExitStack, encoders: list[Encoder]) -> None:
+        try:
+            stack.close()  # the colour feeds finish, then each encoder flushes and renames
+        except BaseException as exc:  # noqa: BLE001 - raised in the render's thread
+            self._error = exc
+        finally:
+            self.cpu_s += sum(e.stats.cpu_s for e in encoders)
+
+    def wait(self) -> None:
+        """Until the group draining now is finished; its error, if it failed."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def settle(self) -> None:
+        """wait(), its error dropped: the render is failing or interrupted already (a segment
+        that finished is kept for the resume, one that did not is rendered again)."""
+        try:
+            self.wait()
+        except Exception:  # noqa: BLE001 - the failure under way is the one to report
+            pass
 
 
 def encode_frames(renderer: FrameRenderer, frames: range, encoder: Encoder, fmt: str,

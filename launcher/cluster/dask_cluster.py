@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from launcher.errors import LauncherError
-from renderer.render import CORES_PER_ENCODER
+from renderer.encode import CORES_PER_ENCODER
 from renderer.scene import Overrides, parse_scene
 from renderer.segments import Segment, fingerprint
 from renderer.shard import SegmentResult, render_segment

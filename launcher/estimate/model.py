@@ -33,7 +33,7 @@ from launcher.estimate.learning import LocalLearning
 from launcher.estimate.sampling import WorkSample, sample_work
 from provision.billing import billed_hours, cost_usd
 from provision.plans import Plan
-from renderer.encode import direct_input
+from renderer.encode import direct_input, encoders_for
 from renderer.scene import Scene, parse_scene
 from renderer.segments import default_segment_frames, plan_segments
 
@@ -143,23 +143,17 @@ def efficiency(cores: int, slope: float = EFFICIENCY_SLOPE) -> float:
     return 1.0 / (1.0 + slope * (max(1, cores) - 1))
 
 
-# x264's cost per ffmpeg process (one per segment) on top of its steady per-frame cost: its
-# start, and its lookahead's ramp. Measured here at preset medium (rc-lookahead 40): 0.07 s plus
-# about 30 frames' worth of steady encoding, at 360 x 360 as at 1080 x 1080, whatever the
-# segment's length beyond ~30 frames. Other presets are taken to ramp in proportion to their
-# lookahead (x264's preset table), an assumption.
+# x264's cost per ffmpeg process (one per segment) beyond its frames' steady cost: its start,
+# measured with benchmarks/segments.py (360 x 360, 2000 frames: 80 segments against 8 cost
+# 4.8 s more ffmpeg CPU, 0.067 s a process) and by encoding 1 to 100 frames in one process (the
+# intercept: 0.07 s at 360 x 360 and at 1080 x 1080). The encoder probe's per-frame cost comes
+# from a long and a short run's difference, so it leaves this out.
 X264_PROCESS_S = 0.07
-X264_RAMP_PER_LOOKAHEAD_FRAME = 30 / 40
-X264_LOOKAHEAD = {"ultrafast": 0, "superfast": 0, "veryfast": 10, "faster": 20, "fast": 30,
-                  "medium": 40, "slow": 50, "slower": 60, "veryslow": 60, "placebo": 60}
 
 
-def encoder_process_cpu_s(scene: Scene, encode_cpu_s_per_mpx: float) -> float:
-    """x264 CPU seconds each segment's ffmpeg costs beyond its frames' steady cost."""
-    frame_s = scene.width * scene.height / 1e6 * encode_cpu_s_per_mpx
-    segment = default_segment_frames(scene)
-    ramp = X264_RAMP_PER_LOOKAHEAD_FRAME * X264_LOOKAHEAD.get(scene.encoding.preset, 40)
-    return X264_PROCESS_S + min(ramp, segment) * frame_s
+def encoder_processes_cpu_s(scene: Scene) -> float:
+    """x264 CPU seconds the render's ffmpeg processes (one per segment) cost to start."""
+    return X264_PROCESS_S * len(plan_segments(scene.frames, default_segment_frames(scene)))
 
 
 def core_seconds(work: WorkSample, scene: Scene, cal: Calibration
@@ -173,16 +167,26 @@ def core_seconds(work: WorkSample, scene: Scene, cal: Calibration
             else cal.colour_s_per_msample)
     colour = work.samples_per_frame * work.frames / 1e6 * rate
     encode = scene.width * scene.height * work.frames / 1e6 * work.encode_cpu_s_per_mpx
-    segments = len(plan_segments(scene.frames, default_segment_frames(scene)))
-    encode += segments * encoder_process_cpu_s(scene, work.encode_cpu_s_per_mpx)
+    encode += encoder_processes_cpu_s(scene)
     return kernel, colour, encode
 
 
-def _cpu_bound_s(work: WorkSample, scene: Scene, cal: Calibration, eff: float) -> float:
+def _cpu_bound_s(work: WorkSample, scene: Scene, cal: Calibration, eff: float,
+                 lost_core_s_per_frame: float = 0.0) -> float:
     """Single-core seconds the render's critical resource needs: the kernel alone at its
-    parallel efficiency, or kernel, colour and x264 together (they share the cores)."""
+    parallel efficiency (plus what each frame's parallel call loses, in core-seconds), or
+    kernel, colour and x264 together (they share the cores, and x264 fills the kernel's idle
+    threads)."""
     kernel, colour, encode = core_seconds(work, scene, cal)
-    return max(kernel / eff, kernel + colour + encode)
+    return max(kernel / eff + work.frames * lost_core_s_per_frame, kernel + colour + encode)
+
+
+def _local_cpu_bound_s(work: WorkSample, scene: Scene, cal: Calibration) -> float:
+    """_cpu_bound_s on this machine: its measured loss per frame where the calibration has it
+    (it holds for light and heavy frames alike), else its measured efficiency."""
+    if cal.parallel_frame_s > 0:
+        return _cpu_bound_s(work, scene, cal, 1.0, cal.parallel_frame_s * cal.local_cores)
+    return _cpu_bound_s(work, scene, cal, cal.local_efficiency)
 
 
 _REFERENCE_SCENES: dict[int, Scene] = {}
@@ -194,15 +198,25 @@ def _reference_scene(i: int) -> Scene:
     return _REFERENCE_SCENES[i]
 
 
-def pipeline_terms(cal: Calibration) -> tuple[float, float]:
-    """(per-frame fixed seconds, pipeline factor), fitted to the calibration's reference renders.
+def segment_groups(scene: Scene, cores: int) -> int:
+    """How many times the render starts a round of segments (one per encoder at once): each
+    round waits for its encoders to flush before the next one starts."""
+    segments = len(plan_segments(scene.frames, default_segment_frames(scene)))
+    return math.ceil(segments / encoders_for(cores, segments))
 
-    The stage costs are measured one at a time; inside the pipeline they also pay a fixed cost
-    per frame (hand-offs between the kernel, colour and encoder threads, a parallel region's
-    start, x264's per-frame work) and lose some of the cores to each other (caches, a thread
-    waiting for a core). Two real renders fix both: many tiny frames, where the per-frame cost
-    dominates, and a mid-size scene, where the sharing does. Solved exactly (two equations),
-    then held to plausible ranges so a disturbed calibration cannot run away.
+
+def pipeline_terms(cal: Calibration) -> tuple[float, float]:
+    """(seconds per round of segments, pipeline factor), fitted to the calibration's reference
+    renders.
+
+    The stage costs are measured one at a time; inside the pipeline they also lose some of the
+    cores to each other (caches, a thread waiting for a core): the factor on the shared work.
+    And each round of segments has a serial part: its ffmpeg processes start before the first
+    frame, and x264 drains its lookahead after the last one while the kernel waits (4000 frames
+    of 360 x 360 in 8 segments ran at the pipeline's full rate; 80 segments of 25 frames took
+    2.2x the time for 2x the x264 CPU). Two real renders of different segment counts fix both:
+    solved exactly (two equations), then held to plausible ranges so a disturbed calibration
+    cannot run away.
     """
     if len(cal.pipeline_refs) < 2:
         return 0.0, 1.0
@@ -210,38 +224,41 @@ def pipeline_terms(cal: Calibration) -> tuple[float, float]:
     for i, fields, measured in cal.pipeline_refs[:2]:
         scene = _reference_scene(i)
         work = WorkSample(**{**fields, "sample_side_px": tuple(fields["sample_side_px"])})
-        cpu = _cpu_bound_s(work, scene, cal, cal.local_efficiency) / cal.local_cores
-        rows.append((scene.frames, cpu, max(0.0, measured - cal.start_s)))
-    (f1, c1, m1), (f2, c2, m2) = rows
-    det = f1 * c2 - f2 * c1
+        cpu = _local_cpu_bound_s(work, scene, cal) / cal.local_cores
+        rows.append((segment_groups(scene, cal.local_cores), cpu,
+                     max(0.0, measured - cal.start_s)))
+    (g1, c1, m1), (g2, c2, m2) = rows
+    det = g1 * c2 - g2 * c1
     if det == 0:
         return 0.0, 1.0
-    per_frame = (m1 * c2 - m2 * c1) / det
-    factor = (f1 * m2 - f2 * m1) / det
-    per_frame = min(max(per_frame, 0.0), 0.05)
+    per_group = (m1 * c2 - m2 * c1) / det
+    factor = (g1 * m2 - g2 * m1) / det
+    per_group = min(max(per_group, 0.0), 2.0)
     factor = min(max(factor, 0.7), 2.0)
-    return per_frame, factor
+    return per_group, factor
 
 
 def render_seconds(work: WorkSample, scene: Scene, cal: Calibration, cores: int,
-                   core_speed: float = 1.0, eff: float | None = None, cold: bool = False
-                   ) -> float:
-    """Wall seconds to render on `cores` cores each `core_speed` times a core here.
+                   core_speed: float = 1.0, eff: float | None = None, cold: bool = False,
+                   local: bool = False) -> float:
+    """Wall seconds to render on `cores` cores each `core_speed` times a core here (`local`:
+    this machine, with its own measured parallel loss).
 
     The pipeline overlaps the kernel with colour and x264 on the same cores, so the render takes
     its core-seconds over the cores; but never less than the kernel alone at its parallel
     efficiency. The kernel's idle thread time (imbalance, per-frame fixed costs) is filled by the
     encoder, which is why efficiency is not simply applied to the sum. On top, what the pipeline
-    measurably costs beyond its stages (`pipeline_terms`): a fixed cost per frame, on one core
-    at that core's speed, and a factor on the shared work.
+    measurably costs beyond its stages (`pipeline_terms`): a serial part per round of segments,
+    at the core's speed, and a factor on the shared work.
     `cold`: numba's cache is empty (a fresh server), so the first frame waits for the compile,
     which runs on one core at that core's speed.
     """
-    e = efficiency(cores) if eff is None else eff
-    per_frame, factor = pipeline_terms(cal)
+    per_group, factor = pipeline_terms(cal)
     start = cal.start_s + (cal.compile_s / core_speed if cold else 0.0)
-    return (start + work.frames * per_frame / core_speed
-            + factor * _cpu_bound_s(work, scene, cal, e) / (cores * core_speed))
+    bound = (_local_cpu_bound_s(work, scene, cal) if local
+             else _cpu_bound_s(work, scene, cal, efficiency(cores) if eff is None else eff))
+    return (start + segment_groups(scene, cores) * per_group / core_speed
+            + factor * bound / (cores * core_speed))
 
 
 def interval_rel(sampling_rel: float, plan_rel: float = 0.0,
@@ -370,7 +387,7 @@ def output_bytes(scene: Scene, work: WorkSample | None = None) -> float:
 
 def local_model_s(work: WorkSample, scene: Scene, cal: Calibration) -> float:
     """The model's render time on this machine, before what local renders taught."""
-    return render_seconds(work, scene, cal, cal.local_cores, 1.0, eff=cal.local_efficiency)
+    return render_seconds(work, scene, cal, cal.local_cores, 1.0, local=True)
 
 
 def local_row(work: WorkSample, scene: Scene, cal: Calibration,

@@ -43,6 +43,9 @@ ENCODE_PROBE_SHORT = 24
 # Measured against the renders' own x264 CPU (dark-to-yellow 12.5, spiral 22.6 ms per Mpx): 3 runs
 # said 20-24 and 18-19, 6 runs 9-11 and 24-26; dark-to-yellow's empty ends were missed by 3.
 ENCODE_PROBE_STRETCHES = 6
+# Each run is encoded this many times and its least CPU kept: one run's ffmpeg CPU scattered by
+# 10-25% here (x264's threads against whatever else runs), and disturbance only ever adds.
+ENCODE_PROBE_REPEATS = 2
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,13 @@ def _encoded(frames: Sequence[object], scene: Scene, w: int, h: int, input_forma
         return e.stats.cpu_s, path.stat().st_size
 
 
+def _least_cpu(frames: Sequence[object], scene: Scene, w: int, h: int, input_format: str,
+               repeats: int = ENCODE_PROBE_REPEATS) -> tuple[float, int]:
+    """_encoded, repeated: the least ffmpeg CPU (the bytes are the same every time)."""
+    runs = [_encoded(frames, scene, w, h, input_format) for _ in range(max(1, repeats))]
+    return min(cpu for cpu, _ in runs), runs[0][1]
+
+
 def probe_stretches(frames: int, n: int, stretches: int) -> list[list[int]]:
     """`stretches` runs of n // stretches consecutive frame numbers, centred in equal parts of
     the animation (fewer, shorter ones for a short scene)."""
@@ -208,8 +218,8 @@ def probe_encoder_cost(scene: Scene, frames: int = ENCODE_PROBE_FRAMES,
     halves = [run[: max(1, len(run) * short // frames)] for run in imgs]
     long_frames = [f for run in imgs for f in run]
     short_frames = [f for run in halves for f in run]
-    long_cpu, long_bytes = _encoded(long_frames, scene, w, h, fmt)
-    short_cpu, short_bytes = _encoded(short_frames, scene, w, h, fmt)
+    long_cpu, long_bytes = _least_cpu(long_frames, scene, w, h, fmt)
+    short_cpu, short_bytes = _least_cpu(short_frames, scene, w, h, fmt)
     extra = len(long_frames) - len(short_frames)
     per_frame = max(long_cpu - short_cpu, 0.0) / extra if extra else 0.0
     if per_frame <= 0.0:  # a clock too coarse for the probe: fall back to the plain average
