@@ -22,11 +22,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from launcher.estimate.sampling import sample_work
+from launcher.estimate.sampling import encoder_processes_cpu_s, sample_work
+from renderer.local_record import load_local_renders
 from renderer.machine import machine_key, renderer_version
 from renderer.scene import parse_scene
 
@@ -66,12 +67,13 @@ path = "ref.mp4"
 """
 _START_SCENE = _SCENE.format(side=32, iterations=50, frames=2)
 # Reference renders of the whole pipeline (kernel, colour thread, x264, hand-offs), timed for
-# real: many small, light frames, where the per-frame fixed costs dominate (x264's threads woken
-# for every frame as the kernel delivers it, hand-offs), and a mid-size scene, where the sharing
-# of the cores between the kernel and x264 does. The model fits its per-frame cost
-# and its pipeline factor to them (model.pipeline_terms).
-PIPELINE_REFS = (_SCENE.format(side=360, iterations=100, frames=500),
-                 _SCENE.format(side=640, iterations=500, frames=120))
+# real: a tiny one, whose time beyond the start-up is mostly what every render pays once more than
+# a 2-frame one (x264's lookahead filled and drained, the last segment's flush that nothing
+# overlaps), and a spiral-sized one, where the sharing of the cores between the kernel, colour
+# and x264 does. The model fits that fixed cost and its pipeline factor to them
+# (model.pipeline_terms).
+PIPELINE_REFS = (_SCENE.format(side=360, iterations=100, frames=60),
+                 _SCENE.format(side=1080, iterations=500, frames=150))
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,6 @@ class Calibration:
     colour_yuv_s_per_msample: float | None = None  # counts to yuv420p planes (None: as RGBA)
     # (PIPELINE_REFS index, the sampled WorkSample's fields, measured render s): see model.
     pipeline_refs: tuple[tuple[int, dict[str, Any], float], ...] = ()
-    parallel_frame_s: float = 0.0  # a frame's parallel kernel call loses this at local_cores
 
 
 def cache_dir() -> Path:
@@ -114,10 +115,9 @@ def best_s(fn: Any, repeats: int = 3) -> float:
     return best
 
 
-def measure_kernel(cores: int) -> tuple[float, float, float, float, float, float]:
+def measure_kernel(cores: int) -> tuple[float, float, float, float, float]:
     """(s per G executed iterations, s per M computed samples, colour s per M samples to RGBA and
-    to yuv420p planes, local efficiency at `cores` threads, the seconds a frame's parallel call
-    loses at `cores` threads beyond a perfect split)."""
+    to yuv420p planes, local efficiency at `cores` threads)."""
     from renderer.colour import colourise, colourise_yuv420, make_palette
     from renderer.grid import sample_grid
     from renderer.kernel import escape_counts, set_threads
@@ -141,7 +141,7 @@ def measure_kernel(cores: int) -> tuple[float, float, float, float, float, float
         pal = make_palette("viridis", "smooth", _CAL_ITER, 2.0, False)
         colour = best_s(lambda: colourise(pal, counts, fmod, 1)) / (counts.size / 1e6)
         colour_yuv = best_s(lambda: colourise_yuv420(pal, counts, fmod, 1)) / (counts.size / 1e6)
-        eff, lost = 1.0, 0.0
+        eff = 1.0
         if cores > 1:
             # Efficiency on a full-size frame: small ones exaggerate the fixed per-call costs.
             # One and all threads alternate, best of each: measured back to back, a disturbance
@@ -155,38 +155,48 @@ def measure_kernel(cores: int) -> tuple[float, float, float, float, float, float
                 many = min(many, best_s(lambda: escape_counts(bx, by, _CAL_LONG, _CAL_ITER, 2.0),
                                         2))
             eff = min(1.0, one / many / cores)
-            # A spiral frame is a few ms of kernel: what a parallel call loses (waking the
-            # threads, the last chunks' imbalance) is per frame, not a share of the work; 0.7
-            # on this frame and 0.95 on a 5000-iteration one is the same loss.
-            lost = max(0.0, many - one / cores)
     finally:
         set_threads(cores)
-    return a, b, colour, colour_yuv, max(MIN_LOCAL_EFFICIENCY, eff), lost
+    return a, b, colour, colour_yuv, max(MIN_LOCAL_EFFICIENCY, eff)
 
 
-def _render_s(scene_text: str, d: Path, env: dict[str, str]) -> float:
-    """Wall seconds of `renderer render` of the scene text in a fresh process."""
+def _render_s(scene_text: str, d: Path, env: dict[str, str]) -> tuple[float, float | None]:
+    """Wall seconds of `renderer render` of the scene text in a fresh process, and its ffmpeg
+    CPU seconds (from the local render record it leaves in env's state directory)."""
     scene = d / "ref.toml"
     scene.write_text(scene_text, encoding="utf-8")
     argv = [sys.executable, "-m", "renderer.cli", "render", str(scene), "-o", str(d / "ref.mp4")]
     t0 = time.perf_counter()
     subprocess.run(argv, check=True, env=env, stdin=subprocess.DEVNULL,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    records = load_local_renders(Path(env["XDG_STATE_HOME"]) / "juliafarm")
+    x264 = records[-1].get("encode_cpu_s") if records else None
+    return wall, float(x264) if isinstance(x264, int | float) else None
 
 
 def measure_start() -> tuple[float, float, tuple[tuple[int, dict[str, Any], float], ...]]:
     """(start-up s with numba's cache warm, compile s added when it is cold, the reference
-    renders), from `renderer render` runs in fresh processes sharing a cache that starts empty."""
+    renders), from `renderer render` runs in fresh processes sharing a cache that starts empty.
+
+    A reference's x264 cost per megapixel is what its render spent, not what the probe says:
+    the fit is then of the pipeline alone (the probe's own error on one reference, 13% under
+    on the spiral-sized one, had gone into the factor and from there into every estimate)."""
     with tempfile.TemporaryDirectory(prefix="juliafarm-start-") as tmp:
         d = Path(tmp)
-        env = {**os.environ, "NUMBA_CACHE_DIR": str(d / "numba")}
-        cold = _render_s(_START_SCENE, d, env)
-        warm = _render_s(_START_SCENE, d, env)
+        env = {**os.environ, "NUMBA_CACHE_DIR": str(d / "numba"),
+               "XDG_STATE_HOME": str(d / "state")}
+        cold, _ = _render_s(_START_SCENE, d, env)
+        warm, _ = _render_s(_START_SCENE, d, env)
         refs = []
         for i, text in enumerate(PIPELINE_REFS):
-            measured = _render_s(text, d, env)
-            work = sample_work(parse_scene(text))
+            measured, x264 = _render_s(text, d, env)
+            scene = parse_scene(text)
+            work = sample_work(scene)
+            if x264 is not None:
+                steady = max(0.0, x264 - encoder_processes_cpu_s(scene))
+                work = replace(work, encode_cpu_s_per_mpx=steady / (
+                    scene.width * scene.height * scene.frames / 1e6))
             refs.append((i, asdict(work), measured))
     return warm, max(0.0, cold - warm), tuple(refs)
 
@@ -213,13 +223,12 @@ def calibrate(*, cores: int | None = None, cache: Path | None = None,
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             data = {}
-    if not {"kernel_s_per_giter", "pipeline_refs", "parallel_frame_s"} <= data.keys():
-        a, b, colour, colour_yuv, eff, lost = measure_kernel(n)
+    if not {"kernel_s_per_giter", "pipeline_refs", "local_efficiency"} <= data.keys():
+        a, b, colour, colour_yuv, eff = measure_kernel(n)
         start, compile_s, refs = _measured_start()
         data.update(kernel_s_per_giter=a, kernel_s_per_msample=b, colour_s_per_msample=colour,
                     colour_yuv_s_per_msample=colour_yuv, pipeline_refs=refs,
-                    local_cores=n, local_efficiency=eff, parallel_frame_s=lost, start_s=start,
-                    compile_s=compile_s,
+                    local_cores=n, local_efficiency=eff, start_s=start, compile_s=compile_s,
                     measured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".part")
@@ -231,7 +240,6 @@ def calibrate(*, cores: int | None = None, cache: Path | None = None,
         colour_s_per_msample=float(data["colour_s_per_msample"]),
         local_cores=int(data["local_cores"]),
         local_efficiency=float(data["local_efficiency"]), machine=key.split("-")[0],
-        parallel_frame_s=float(data["parallel_frame_s"]),
         kernel_version=key.split("-")[1], measured_at=str(data.get("measured_at", "")),
         start_s=float(data["start_s"]), compile_s=float(data["compile_s"]),
         colour_yuv_s_per_msample=float(data.get("colour_yuv_s_per_msample")

@@ -30,12 +30,11 @@ from typing import Any
 
 from launcher.estimate.calibration import PIPELINE_REFS, Calibration, calibrate
 from launcher.estimate.learning import LocalLearning
-from launcher.estimate.sampling import WorkSample, sample_work
+from launcher.estimate.sampling import WorkSample, encoder_processes_cpu_s, sample_work
 from provision.billing import billed_hours, cost_usd
 from provision.plans import Plan
-from renderer.encode import direct_input, encoders_for
+from renderer.encode import direct_input
 from renderer.scene import Scene, parse_scene
-from renderer.segments import default_segment_frames, plan_segments
 
 # --- scaling ---------------------------------------------------------------------------------
 # Parallel efficiency of the kernel at N cores where it cannot be measured: eff = 1/(1 + a(N-1)).
@@ -143,17 +142,19 @@ def efficiency(cores: int, slope: float = EFFICIENCY_SLOPE) -> float:
     return 1.0 / (1.0 + slope * (max(1, cores) - 1))
 
 
-# x264's cost per ffmpeg process (one per segment) beyond its frames' steady cost: its start,
-# measured with benchmarks/segments.py (360 x 360, 2000 frames: 80 segments against 8 cost
-# 4.8 s more ffmpeg CPU, 0.067 s a process) and by encoding 1 to 100 frames in one process (the
-# intercept: 0.07 s at 360 x 360 and at 1080 x 1080). The encoder probe's per-frame cost comes
-# from a long and a short run's difference, so it leaves this out.
-X264_PROCESS_S = 0.07
+# x264's lookahead by preset (its preset table): the frames it still holds when the last frame
+# is in, which it encodes after the kernel has finished, with nothing to overlap them.
+X264_LOOKAHEAD = {"ultrafast": 0, "superfast": 0, "veryfast": 10, "faster": 20, "fast": 30,
+                  "medium": 40, "slow": 50, "slower": 60, "veryslow": 60, "placebo": 60}
+# Cores x264's threads spread that drain over (frame threads, a few at a time): an assumption.
+DRAIN_CORES = 4
 
 
-def encoder_processes_cpu_s(scene: Scene) -> float:
-    """x264 CPU seconds the render's ffmpeg processes (one per segment) cost to start."""
-    return X264_PROCESS_S * len(plan_segments(scene.frames, default_segment_frames(scene)))
+def final_drain_s(work: WorkSample, scene: Scene, cores: int) -> float:
+    """Seconds x264 takes after the last frame to encode what its lookahead holds."""
+    held = min(X264_LOOKAHEAD.get(scene.encoding.preset, 40), scene.frames)
+    frame_cpu = scene.width * scene.height / 1e6 * work.encode_cpu_s_per_mpx
+    return held * frame_cpu / max(1, min(cores, DRAIN_CORES))
 
 
 def core_seconds(work: WorkSample, scene: Scene, cal: Calibration
@@ -171,21 +172,18 @@ def core_seconds(work: WorkSample, scene: Scene, cal: Calibration
     return kernel, colour, encode
 
 
-def _cpu_bound_s(work: WorkSample, scene: Scene, cal: Calibration, eff: float,
-                 lost_core_s_per_frame: float = 0.0) -> float:
+def _cpu_bound_s(work: WorkSample, scene: Scene, cal: Calibration, eff: float) -> float:
     """Single-core seconds the render's critical resource needs: the kernel alone at its
-    parallel efficiency (plus what each frame's parallel call loses, in core-seconds), or
-    kernel, colour and x264 together (they share the cores, and x264 fills the kernel's idle
-    threads)."""
+    parallel efficiency, or kernel, colour and x264 together (they share the cores, and x264
+    fills the kernel's idle threads)."""
     kernel, colour, encode = core_seconds(work, scene, cal)
-    return max(kernel / eff + work.frames * lost_core_s_per_frame, kernel + colour + encode)
+    return max(kernel / eff, kernel + colour + encode)
 
 
 def _local_cpu_bound_s(work: WorkSample, scene: Scene, cal: Calibration) -> float:
-    """_cpu_bound_s on this machine: its measured loss per frame where the calibration has it
-    (it holds for light and heavy frames alike), else its measured efficiency."""
-    if cal.parallel_frame_s > 0:
-        return _cpu_bound_s(work, scene, cal, 1.0, cal.parallel_frame_s * cal.local_cores)
+    """_cpu_bound_s on this machine, at its measured efficiency. (Its measured loss per frame
+    in place of the efficiency was tried: measured on a 1080 x 1080 frame it said 1.5 ms, which
+    4000 frames of 360 x 360 did not lose, x264 filling the kernel's idle threads; +28% there.)"""
     return _cpu_bound_s(work, scene, cal, cal.local_efficiency)
 
 
@@ -198,25 +196,20 @@ def _reference_scene(i: int) -> Scene:
     return _REFERENCE_SCENES[i]
 
 
-def segment_groups(scene: Scene, cores: int) -> int:
-    """How many times the render starts a round of segments (one per encoder at once): each
-    round waits for its encoders to flush before the next one starts."""
-    segments = len(plan_segments(scene.frames, default_segment_frames(scene)))
-    return math.ceil(segments / encoders_for(cores, segments))
-
-
 def pipeline_terms(cal: Calibration) -> tuple[float, float]:
-    """(seconds per round of segments, pipeline factor), fitted to the calibration's reference
-    renders.
+    """(fixed seconds per render, pipeline factor), fitted to the calibration's reference renders.
 
-    The stage costs are measured one at a time; inside the pipeline they also lose some of the
-    cores to each other (caches, a thread waiting for a core): the factor on the shared work.
-    And each round of segments has a serial part: its ffmpeg processes start before the first
-    frame, and x264 drains its lookahead after the last one while the kernel waits (4000 frames
-    of 360 x 360 in 8 segments ran at the pipeline's full rate; 80 segments of 25 frames took
-    2.2x the time for 2x the x264 CPU). Two real renders of different segment counts fix both:
+    The stage costs are measured one at a time; inside the pipeline they lose some of the cores
+    to each other (caches, a thread waiting for a core, x264's threads woken for every frame):
+    the factor on the shared work. And a render pays once what the 2-frame start-up render did
+    not: x264's final drain (final_drain_s, taken out of the measurements first) and whatever
+    else is fixed. A tiny reference render fixes the second, a spiral-sized one the first:
     solved exactly (two equations), then held to plausible ranges so a disturbed calibration
     cannot run away.
+    (Earlier forms: a per-frame cost in place of the fixed one, fitted to 500 tiny frames and 120
+    mid-size ones, which cannot tell it from the factor, said 1.3 where scenes of 900 spiral
+    frames or 4000 small ones measured 1.05-1.15; a per-segment cost, now that x264's flush at a
+    segment's end overlaps the next segment (render._Drain), is the same collinear trap.)
     """
     if len(cal.pipeline_refs) < 2:
         return 0.0, 1.0
@@ -225,39 +218,36 @@ def pipeline_terms(cal: Calibration) -> tuple[float, float]:
         scene = _reference_scene(i)
         work = WorkSample(**{**fields, "sample_side_px": tuple(fields["sample_side_px"])})
         cpu = _local_cpu_bound_s(work, scene, cal) / cal.local_cores
-        rows.append((segment_groups(scene, cal.local_cores), cpu,
-                     max(0.0, measured - cal.start_s)))
-    (g1, c1, m1), (g2, c2, m2) = rows
-    det = g1 * c2 - g2 * c1
-    if det == 0:
+        drain = final_drain_s(work, scene, cal.local_cores)
+        rows.append((cpu, max(0.0, measured - cal.start_s - drain)))
+    (c1, m1), (c2, m2) = sorted(rows)
+    if c2 - c1 <= 1e-9:
         return 0.0, 1.0
-    per_group = (m1 * c2 - m2 * c1) / det
-    factor = (g1 * m2 - g2 * m1) / det
-    per_group = min(max(per_group, 0.0), 2.0)
-    factor = min(max(factor, 0.7), 2.0)
-    return per_group, factor
+    factor = min(max((m2 - m1) / (c2 - c1), 0.7), 2.0)
+    fixed = min(max(m1 - factor * c1, 0.0), 2.0)
+    return fixed, factor
 
 
 def render_seconds(work: WorkSample, scene: Scene, cal: Calibration, cores: int,
                    core_speed: float = 1.0, eff: float | None = None, cold: bool = False,
                    local: bool = False) -> float:
     """Wall seconds to render on `cores` cores each `core_speed` times a core here (`local`:
-    this machine, with its own measured parallel loss).
+    this machine, at its own measured efficiency).
 
     The pipeline overlaps the kernel with colour and x264 on the same cores, so the render takes
     its core-seconds over the cores; but never less than the kernel alone at its parallel
     efficiency. The kernel's idle thread time (imbalance, per-frame fixed costs) is filled by the
     encoder, which is why efficiency is not simply applied to the sum. On top, what the pipeline
-    measurably costs beyond its stages (`pipeline_terms`): a serial part per round of segments,
-    at the core's speed, and a factor on the shared work.
+    measurably costs beyond its stages (`pipeline_terms`): a fixed cost per render, at the
+    core's speed, and a factor on the shared work.
     `cold`: numba's cache is empty (a fresh server), so the first frame waits for the compile,
     which runs on one core at that core's speed.
     """
-    per_group, factor = pipeline_terms(cal)
+    fixed, factor = pipeline_terms(cal)
     start = cal.start_s + (cal.compile_s / core_speed if cold else 0.0)
     bound = (_local_cpu_bound_s(work, scene, cal) if local
              else _cpu_bound_s(work, scene, cal, efficiency(cores) if eff is None else eff))
-    return (start + segment_groups(scene, cores) * per_group / core_speed
+    return (start + (fixed + final_drain_s(work, scene, cores)) / core_speed
             + factor * bound / (cores * core_speed))
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from renderer.scene import Scene, resized
+from renderer.segments import default_segment_frames, plan_segments
 
 SAMPLE_FRAMES = 24          # frames sampled, spread evenly over the animation (stratified)
 SAMPLE_MAX_SAMPLES = 96_000  # samples per sampled frame (about 310 x 310): ~1 ms each here
@@ -46,6 +47,14 @@ ENCODE_PROBE_STRETCHES = 6
 # Each run is encoded this many times and its least CPU kept: one run's ffmpeg CPU scattered by
 # 10-25% here (x264's threads against whatever else runs), and disturbance only ever adds.
 ENCODE_PROBE_REPEATS = 2
+
+
+# x264's cost per ffmpeg process (one per segment) beyond its frames' steady cost: its start,
+# measured with benchmarks/segments.py (360 x 360, 2000 frames: 80 segments against 8 cost
+# 4.8 s more ffmpeg CPU, 0.067 s a process) and by encoding 1 to 100 frames in one process (the
+# intercept: 0.07 s at 360 x 360 and at 1080 x 1080). The encoder probe's per-frame cost comes
+# from a long and a short run's difference, so it leaves this out.
+X264_PROCESS_S = 0.07
 
 
 @dataclass(frozen=True)
@@ -228,3 +237,8 @@ def probe_encoder_cost(scene: Scene, frames: int = ENCODE_PROBE_FRAMES,
                        or long_bytes / len(long_frames))
     return EncodeProbe(cpu_s_per_mpx=per_frame / (w * h / 1e6),
                        bytes_per_px=per_frame_bytes / (w * h), side_px=(w, h))
+
+
+def encoder_processes_cpu_s(scene: Scene) -> float:
+    """x264 CPU seconds the render's ffmpeg processes (one per segment) cost to start."""
+    return X264_PROCESS_S * len(plan_segments(scene.frames, default_segment_frames(scene)))

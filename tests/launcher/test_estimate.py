@@ -135,9 +135,12 @@ def test_render_seconds_is_core_seconds_over_cores():
     assert colour == pytest.approx(1080 * 1080 * 1800 / 1e6 * 0.005)
     frame_s = 1080 * 1080 / 1e6 * 0.04
     # 1800 frames at 30 fps: 12 segments, each an ffmpeg process to start
-    assert encode == pytest.approx(1800 * frame_s + 12 * E.X264_PROCESS_S)
+    assert encode == pytest.approx(1800 * frame_s + 12 * S.X264_PROCESS_S)
     r = E.render_seconds(w, sc, c, 16, core_speed=0.5)
-    expect = c.start_s + (kernel + colour + encode) / (16 * 0.5)
+    # x264's lookahead (40 frames at medium) drains after the last frame, over 4 cores
+    drain = E.final_drain_s(w, sc, 16)
+    assert drain == pytest.approx(40 * frame_s / 4)
+    expect = c.start_s + drain / 0.5 + (kernel + colour + encode) / (16 * 0.5)
     assert r == pytest.approx(expect)
     # A fresh server's numba cache is empty: the compile, on one core at that core's speed.
     assert E.render_seconds(w, sc, c, 16, 0.5, cold=True) == pytest.approx(
@@ -147,7 +150,10 @@ def test_render_seconds_is_core_seconds_over_cores():
     heavy = work(executed_giter=50_000.0)
     k2, _, _ = E.core_seconds(heavy, sc, c)
     assert E.render_seconds(heavy, sc, c, 16, 0.5, eff=0.5) == pytest.approx(
-        c.start_s + k2 / 0.5 / (16 * 0.5))
+        c.start_s + drain / 0.5 + k2 / 0.5 / (16 * 0.5))
+    # This machine: at its own measured efficiency.
+    assert E.render_seconds(heavy, sc, c, 2, local=True) == pytest.approx(
+        c.start_s + E.final_drain_s(heavy, sc, 2) + k2 / c.local_efficiency / 2)
 
 
 def test_x264_pays_per_segment_so_small_frames_at_a_low_rate_cost_more_per_frame():
@@ -159,11 +165,11 @@ def test_x264_pays_per_segment_so_small_frames_at_a_low_rate_cost_more_per_frame
     steady = 360 * 360 * 4000 / 1e6 * 0.02
     _, _, encode = E.core_seconds(w, small, c)
     assert len(plan_segments(4000, default_segment_frames(small))) == 8
-    assert encode == pytest.approx(steady + 8 * E.X264_PROCESS_S)
+    assert encode == pytest.approx(steady + 8 * S.X264_PROCESS_S)
     five_seconds = replace(small, fps=5.0, frames=400)  # 20 segments of 25 frames
-    assert E.encoder_processes_cpu_s(five_seconds) == pytest.approx(8 * E.X264_PROCESS_S)
-    assert E.encoder_processes_cpu_s(replace(five_seconds, width=2000, height=2000)) == \
-        pytest.approx(16 * E.X264_PROCESS_S)  # big frames: 5 s of video a segment
+    assert S.encoder_processes_cpu_s(five_seconds) == pytest.approx(8 * S.X264_PROCESS_S)
+    assert S.encoder_processes_cpu_s(replace(five_seconds, width=2000, height=2000)) == \
+        pytest.approx(16 * S.X264_PROCESS_S)  # big frames: 5 s of video a segment
 
 
 def test_plan_row_applies_the_billing_rule():
@@ -269,7 +275,7 @@ def test_local_nearly_as_fast():
 def test_calibration_is_cached_per_machine_and_kernel(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(C, "measure_kernel",
-                        lambda n: calls.append(n) or (1.1, 0.01, 0.004, 0.003, 0.9, 0.002))
+                        lambda n: calls.append(n) or (1.1, 0.01, 0.004, 0.003, 0.9))
     monkeypatch.setattr(C, "measure_start", lambda: (0.9, 3.2, ()))
     a = C.calibrate(cores=2, cache=tmp_path)
     b = C.calibrate(cores=2, cache=tmp_path)
@@ -375,27 +381,26 @@ def test_output_size_comes_from_the_encoder_probe():
     assert E.output_bytes(sc, probed) == pytest.approx(1080 * 1080 * 1800 * 0.02)
 
 
-def test_pipeline_terms_recover_the_per_round_cost_and_factor_of_the_reference_renders():
+def test_pipeline_terms_recover_the_fixed_cost_and_factor_of_the_reference_renders():
     c = cal()
     refs = []
-    for i, w in ((0, work(frames=500, executed_giter=0.5, computed_msamples=30.0)),
-                 (1, work(frames=120, executed_giter=2.0, computed_msamples=25.0))):
+    for i, w in ((0, work(frames=60, executed_giter=0.05, computed_msamples=4.0)),
+                 (1, work(frames=150, executed_giter=2.0, computed_msamples=90.0))):
         sc = E._reference_scene(i)
         cpu = E._local_cpu_bound_s(w, sc, c) / c.local_cores
-        rounds = E.segment_groups(sc, c.local_cores)
-        measured = c.start_s + rounds * 0.15 + 1.25 * cpu  # 0.15 s a round, factor 1.25
+        drain = E.final_drain_s(w, sc, c.local_cores)
+        measured = c.start_s + drain + 0.3 + 1.25 * cpu  # 0.3 s a render, factor 1.25
         refs.append((i, asdict(w), measured))
-    assert [E.segment_groups(E._reference_scene(i), 2) for i in (0, 1)] == [4, 1]
     fitted = replace(c, pipeline_refs=tuple(refs))
-    per_round, factor = E.pipeline_terms(fitted)
-    assert per_round == pytest.approx(0.15) and factor == pytest.approx(1.25)
-    # Both terms reach the render time (the per-round one at the core's speed).
-    sc = scene(w=1080, h=1080, frames=1800)  # 12 segments: on 8 cores, one encoder: 12 rounds
-    assert E.segment_groups(sc, 8) == 12 and E.segment_groups(sc, 48) == 2
+    fixed, factor = E.pipeline_terms(fitted)
+    assert fixed == pytest.approx(0.3) and factor == pytest.approx(1.25)
+    # Both terms reach the render time (the fixed one at the core's speed).
+    sc = scene(w=1080, h=1080, frames=1800)
     base = E.render_seconds(work(), sc, c, 8, 0.5)
     with_terms = E.render_seconds(work(), sc, fitted, 8, 0.5)
-    assert with_terms == pytest.approx(c.start_s + 12 * 0.15 / 0.5
-                                       + 1.25 * (base - c.start_s))
+    drain = E.final_drain_s(work(), sc, 8) / 0.5
+    assert with_terms == pytest.approx(c.start_s + drain + 0.3 / 0.5
+                                       + 1.25 * (base - c.start_s - drain))
     # A calibration without reference renders changes nothing; absurd fits are held in range.
     assert E.pipeline_terms(c) == (0.0, 1.0)
     wild = [(i, w, m * 50) for i, w, m in refs]
