@@ -27,7 +27,7 @@ from renderer.local_record import load_local_renders, scene_key, state_root
 from renderer.scene import Scene
 
 PREDICTIONS = "predictions"  # under renderer.local_record.state_root()
-PRIOR_PAIRS = 3              # the benchmark's error counts as this many pairs
+PRIOR_PAIRS = 5              # the benchmark's error counts as this many pairs
 # A ratio this far from 1 is not the model's error but another event (a machine busy with
 # something else, a laptop asleep mid-render): left out of the learning.
 PLAUSIBLE_RATIO = (0.4, 2.5)
@@ -96,12 +96,16 @@ def local_learning(ratios: Sequence[float], prior_rel: float) -> LocalLearning |
 
     In logs (a ratio of 2 and one of 0.5 are equally wrong): the factor is the median log ratio
     weighted against the prior's PRIOR_PAIRS pairs at zero; the error is the prior's and the
-    pairs' spread around the factor, pooled by the same weights."""
+    pairs' spread around the factor, pooled by the same weights, plus the factor's own
+    uncertainty (a median's variance is pi/2 times the mean's). Replayed on the accuracy
+    benchmark's cases in order, 3 prior pairs without the factor's uncertainty covered 73-82%,
+    5 with it 91%."""
     logs = [math.log(r) for r in ratios if r > 0]
     n = len(logs)
     if n == 0:
         return None
     centre = statistics.median(logs) * n / (n + PRIOR_PAIRS)
     spread_sq = sum((x - centre) ** 2 for x in logs) / n
-    rel = math.sqrt((PRIOR_PAIRS * prior_rel**2 + n * spread_sq) / (PRIOR_PAIRS + n))
+    pooled = (PRIOR_PAIRS * prior_rel**2 + n * spread_sq) / (PRIOR_PAIRS + n)
+    rel = math.sqrt(pooled + math.pi / 2 * spread_sq / (n + PRIOR_PAIRS))
     return LocalLearning(factor=math.exp(centre), rel_error=rel, pairs=n)

@@ -49,10 +49,10 @@ EFFICIENCY_SLOPE = 0.01
 PLAN_VCPU_FACTOR = 0.6
 # The model's own error, measured (benchmarks/RESULTS.md, "Estimate"): predicted vs measured
 # render time of 11 scenes of different kinds (mirror on and off, ss2, 4K, 100 to 5000
-# iterations, short and long) in two runs on this machine was 18.7% and 21.2% RMS, most of it
-# x264: its CPU per frame probed on a few dozen frames varies by +/-30% between runs, and on small
-# frames delivered fast it costs up to 2.7x more inside the pipeline than fed in one go.
-# Taken as 20% (1 sigma), so the printed 80% interval covers what was measured.
+# iterations, short and long) on this machine: 18.7% and 21.2% RMS in two runs of an earlier
+# model, 12.5% RMS (worst -20.9%) in the last, most of it x264 (its CPU per frame, probed on a
+# few dozen frames, is 15-20% under what the renders of spiral-like scenes spend).
+# Taken as 20% (1 sigma) until the user's own renders measure it (learning).
 MODEL_REL_ERROR = 0.20
 # A plan without runs rests on PLAN_VCPU_FACTOR, an assumption: its speed is taken as uncertain
 # by 30% (1 sigma) on top, until a run measures it.

@@ -67,7 +67,7 @@ def test_learning_moves_from_the_benchmarks_error_to_the_machines_own():
     one = LN.local_learning([1.3], 0.2)
     assert 1.0 < one.factor < 1.3 and one.pairs == 1  # one render moves it, not all the way
     many = LN.local_learning([1.3] * 30, 0.2)
-    assert many.factor == pytest.approx(1.3, rel=0.03)
+    assert many.factor == pytest.approx(1.3, rel=0.05)
     assert many.rel_error < 0.1  # a machine the model consistently misjudges by 30%: corrected
     scattered = LN.local_learning([0.7, 1.4] * 15, 0.2)
     assert scattered.rel_error > 0.3  # renders that scatter widen the interval past the prior
