@@ -40,6 +40,14 @@ ENCODE_PROBE_SAMPLES = 4_200_000
 # and the difference be long enough that the CPU clock's noise on either run matters little.
 ENCODE_PROBE_FRAMES = 72
 ENCODE_PROBE_SHORT = 24
+# ... at least: every probe encodes about ENCODE_PROBE_MPX megapixels (72 frames of
+# 1080 x 1080, up to 720 of smaller ones). x264's CPU on 72 frames of 360 x 360 is a tenth of a
+# second, within its clock's noise ("long: quick 360px" was estimated 25% apart in two runs; 3
+# probes now say 0.0133-0.0137 s/Mpx where its render spent 0.0136). 168 Mpx was tried: no
+# better on the benchmark (its run-to-run noise at 1080 x 1080, +/-12%, stayed) for twice the
+# sampling time (up to 14 s a scene).
+ENCODE_PROBE_MPX = 84.0
+ENCODE_PROBE_MAX_FRAMES = 720
 # The probe's frames come in this many runs spread over the animation (see probe_encoder_cost).
 # Measured against the renders' own x264 CPU (dark-to-yellow 12.5, spiral 22.6 ms per Mpx): 3 runs
 # said 20-24 and 18-19, 6 runs 9-11 and 24-26; dark-to-yellow's empty ends were missed by 3.
@@ -220,6 +228,10 @@ def probe_encoder_cost(scene: Scene, frames: int = ENCODE_PROBE_FRAMES,
 
     w, h = probe_size(scene, max_px)
     fr = FrameRenderer(resized(scene, w, h))
+    by_pixels = math.ceil(ENCODE_PROBE_MPX * 1e6 / (w * h))
+    wanted = max(frames, min(ENCODE_PROBE_MAX_FRAMES, by_pixels))
+    short = short * wanted // frames
+    frames = wanted
     runs = probe_stretches(scene.frames, max(2, min(frames, scene.frames)), stretches)
     # What the render hands ffmpeg (planes it need not convert, where the pixel format allows).
     fmt = direct_input(scene.encoding)
