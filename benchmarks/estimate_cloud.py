@@ -56,6 +56,7 @@ def main() -> None:
     backend = NamespaceHostBackend(debian12())
     rows = []
     left = []
+    phases: list[tuple[str, dict[str, float]]] = []
     with tempfile.TemporaryDirectory() as tmp:
         # Only this benchmark's records: not the user's own state directory.
         os.environ["XDG_STATE_HOME"] = str(Path(tmp) / "state")
@@ -82,6 +83,7 @@ def main() -> None:
                         ("pull", est.download_s, ph.get("pull", 0.0)),
                     ], rec.status))
                     records.append(asdict(rec))
+                    phases.append((name, {k: round(ph.get(k, 0.0), 1) for k in SETUP}))
                 left = [e for e in fake.ledger.entries() if e.deleted is None]
         finally:
             backend.close()
@@ -100,6 +102,8 @@ def main() -> None:
             cells.append(f"{e:7.1f}/{m:6.1f} {100 * err:+5.0f}%")
         print(f"{name:<22}{'yes' if learnt else 'none':>8}  " + "  ".join(cells)
               + ("" if status == "completed" else f"  ({status})"))
+    for name, setup in phases:  # which setup phase moves from run to run
+        print(f"# setup of {name}: " + ", ".join(f"{k} {v:.1f} s" for k, v in setup.items()))
     verdict = "met" if worst <= TARGET else "NOT met"
     print(f"SUMMARY: worst term error with records {100 * worst:.0f}% (target "
           f"+/-{100 * TARGET:.0f}%: {verdict}); instances left running: {len(left)}")
