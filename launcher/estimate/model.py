@@ -180,13 +180,6 @@ def _cpu_bound_s(work: WorkSample, scene: Scene, cal: Calibration, eff: float) -
     return max(kernel / eff, kernel + colour + encode)
 
 
-def _local_cpu_bound_s(work: WorkSample, scene: Scene, cal: Calibration) -> float:
-    """_cpu_bound_s on this machine, at its measured efficiency. (Its measured loss per frame
-    in place of the efficiency was tried: measured on a 1080 x 1080 frame it said 1.5 ms, which
-    4000 frames of 360 x 360 did not lose, x264 filling the kernel's idle threads; +28% there.)"""
-    return _cpu_bound_s(work, scene, cal, cal.local_efficiency)
-
-
 _REFERENCE_SCENES: dict[int, Scene] = {}
 
 
@@ -217,7 +210,7 @@ def pipeline_terms(cal: Calibration) -> tuple[float, float]:
     for i, fields, measured in cal.pipeline_refs[:2]:
         scene = _reference_scene(i)
         work = WorkSample(**{**fields, "sample_side_px": tuple(fields["sample_side_px"])})
-        cpu = _local_cpu_bound_s(work, scene, cal) / cal.local_cores
+        cpu = _cpu_bound_s(work, scene, cal, cal.local_efficiency) / cal.local_cores
         drain = final_drain_s(work, scene, cal.local_cores)
         rows.append((cpu, max(0.0, measured - cal.start_s - drain)))
     (c1, m1), (c2, m2) = sorted(rows)
@@ -229,10 +222,9 @@ def pipeline_terms(cal: Calibration) -> tuple[float, float]:
 
 
 def render_seconds(work: WorkSample, scene: Scene, cal: Calibration, cores: int,
-                   core_speed: float = 1.0, eff: float | None = None, cold: bool = False,
-                   local: bool = False) -> float:
-    """Wall seconds to render on `cores` cores each `core_speed` times a core here (`local`:
-    this machine, at its own measured efficiency).
+                   core_speed: float = 1.0, eff: float | None = None, cold: bool = False
+                   ) -> float:
+    """Wall seconds to render on `cores` cores each `core_speed` times a core here.
 
     The pipeline overlaps the kernel with colour and x264 on the same cores, so the render takes
     its core-seconds over the cores; but never less than the kernel alone at its parallel
@@ -245,8 +237,7 @@ def render_seconds(work: WorkSample, scene: Scene, cal: Calibration, cores: int,
     """
     fixed, factor = pipeline_terms(cal)
     start = cal.start_s + (cal.compile_s / core_speed if cold else 0.0)
-    bound = (_local_cpu_bound_s(work, scene, cal) if local
-             else _cpu_bound_s(work, scene, cal, efficiency(cores) if eff is None else eff))
+    bound = _cpu_bound_s(work, scene, cal, efficiency(cores) if eff is None else eff)
     return (start + (fixed + final_drain_s(work, scene, cores)) / core_speed
             + factor * bound / (cores * core_speed))
 
@@ -377,7 +368,7 @@ def output_bytes(scene: Scene, work: WorkSample | None = None) -> float:
 
 def local_model_s(work: WorkSample, scene: Scene, cal: Calibration) -> float:
     """The model's render time on this machine, before what local renders taught."""
-    return render_seconds(work, scene, cal, cal.local_cores, 1.0, local=True)
+    return render_seconds(work, scene, cal, cal.local_cores, 1.0, eff=cal.local_efficiency)
 
 
 def local_row(work: WorkSample, scene: Scene, cal: Calibration,

@@ -152,7 +152,7 @@ def test_render_seconds_is_core_seconds_over_cores():
     assert E.render_seconds(heavy, sc, c, 16, 0.5, eff=0.5) == pytest.approx(
         c.start_s + drain / 0.5 + k2 / 0.5 / (16 * 0.5))
     # This machine: at its own measured efficiency.
-    assert E.render_seconds(heavy, sc, c, 2, local=True) == pytest.approx(
+    assert E.render_seconds(heavy, sc, c, 2, eff=c.local_efficiency) == pytest.approx(
         c.start_s + E.final_drain_s(heavy, sc, 2) + k2 / c.local_efficiency / 2)
 
 
@@ -387,7 +387,7 @@ def test_pipeline_terms_recover_the_fixed_cost_and_factor_of_the_reference_rende
     for i, w in ((0, work(frames=60, executed_giter=0.05, computed_msamples=4.0)),
                  (1, work(frames=150, executed_giter=2.0, computed_msamples=90.0))):
         sc = E._reference_scene(i)
-        cpu = E._local_cpu_bound_s(w, sc, c) / c.local_cores
+        cpu = E._cpu_bound_s(w, sc, c, c.local_efficiency) / c.local_cores
         drain = E.final_drain_s(w, sc, c.local_cores)
         measured = c.start_s + drain + 0.3 + 1.25 * cpu  # 0.3 s a render, factor 1.25
         refs.append((i, asdict(w), measured))
