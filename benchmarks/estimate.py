@@ -104,7 +104,7 @@ def main() -> None:
             row = local_row(work, scene, cal)
             taught = local_learning(local_ratios(cal, root=state / "juliafarm"), MODEL_REL_ERROR)
             learnt = local_row(work, scene, cal, taught)
-            save_prediction(scene, cal, local_row(work, scene, cal).render_s,
+            save_prediction(scene, cal, row.render_s,
                             root=state / "juliafarm")
             argv = [sys.executable, "-m", "renderer.cli", "render", str(path), "-o", str(out),
                     *render_args_from(asdict(ov))]

@@ -212,7 +212,7 @@ def render_animation(scene: Scene, options: RenderOptions | None = None) -> Rend
         raise SceneError(f"encoder input: must be one of {', '.join(INPUT_FORMATS)}, got {fmt}")
     renderer = FrameRenderer(scene)
     t0 = time.perf_counter()
-    wait_s = cpu_s = 0.0
+    wait_s = 0.0
     resumed_frames = sum(s.frames for s in segments if s.index in done)
     progress = Progress(scene.frames, already_done=resumed_frames, enabled=options.progress)
     drain = _Drain()
