@@ -5,7 +5,8 @@ Measured once per machine and renderer source (about six seconds) and cached und
 
 - Kernel: two fixed frames on one thread (a long-orbit one and a fast-escape one) solve for
   seconds per G executed iterations and seconds per M computed samples.
-- Colour: the smooth colouring of one such frame, seconds per M samples.
+- Colour: the smooth colouring of one such frame, seconds per M samples, to RGBA, to yuv420p
+  planes, and as a supersampled frame (2 x 2 and 4 x 4 samples a pixel).
 - Efficiency: the all-threads speed-up on a full-size frame, over the cores.
 - Start-up: `renderer render` of a two-frame scene in a fresh process, twice. The second run
   (numba's cache warm) is what every local render pays before its first frame: interpreter,
@@ -91,6 +92,11 @@ class Calibration:
     start_s: float = DEFAULT_START_S      # a render's fixed cost with numba's cache warm
     compile_s: float = DEFAULT_COMPILE_S  # added when the cache is cold (a fresh server)
     colour_yuv_s_per_msample: float | None = None  # counts to yuv420p planes (None: as RGBA)
+    # Supersampled colouring (2 x 2 and 4 x 4 samples a pixel), per M samples: each sample is
+    # coloured and taken to linear light before the average, 2.3x a plain sample's cost here,
+    # for RGBA and yuv420p alike (None: as a plain sample).
+    colour_ss2_s_per_msample: float | None = None
+    colour_ss4_s_per_msample: float | None = None
     # (PIPELINE_REFS index, the sampled WorkSample's fields, measured render s): see model.
     pipeline_refs: tuple[tuple[int, dict[str, Any], float], ...] = ()
 
@@ -115,9 +121,10 @@ def best_s(fn: Any, repeats: int = 3) -> float:
     return best
 
 
-def measure_kernel(cores: int) -> tuple[float, float, float, float, float]:
-    """(s per G executed iterations, s per M computed samples, colour s per M samples to RGBA and
-    to yuv420p planes, local efficiency at `cores` threads)."""
+def measure_kernel(cores: int) -> dict[str, float]:
+    """The Calibration's speeds, by field name: s per G executed iterations, s per M computed
+    samples, colour s per M samples (RGBA, yuv420p planes, supersampled 2 x 2 and 4 x 4), local
+    efficiency at `cores` threads."""
     from renderer.colour import colourise, colourise_yuv420, make_palette
     from renderer.grid import sample_grid
     from renderer.kernel import escape_counts, set_threads
@@ -139,8 +146,12 @@ def measure_kernel(cores: int) -> tuple[float, float, float, float, float]:
         a = max(1e-3, (t1 - b * computed) / g1)
         counts, fmod = escape_counts(xs, ys, _CAL_LONG, _CAL_ITER, 2.0, want_final_modulus=True)
         pal = make_palette("viridis", "smooth", _CAL_ITER, 2.0, False)
-        colour = best_s(lambda: colourise(pal, counts, fmod, 1)) / (counts.size / 1e6)
-        colour_yuv = best_s(lambda: colourise_yuv420(pal, counts, fmod, 1)) / (counts.size / 1e6)
+        msamples = counts.size / 1e6
+        colour = best_s(lambda: colourise(pal, counts, fmod, 1)) / msamples
+        colour_yuv = best_s(lambda: colourise_yuv420(pal, counts, fmod, 1)) / msamples
+        # The same samples as a frame of 2 x 2 (4 x 4) samples a pixel: 400 / 8 is whole.
+        ss2 = best_s(lambda: colourise_yuv420(pal, counts, fmod, 2)) / msamples
+        ss4 = best_s(lambda: colourise_yuv420(pal, counts, fmod, 4)) / msamples
         eff = 1.0
         if cores > 1:
             # Efficiency on a full-size frame: small ones exaggerate the fixed per-call costs.
@@ -160,7 +171,9 @@ def measure_kernel(cores: int) -> tuple[float, float, float, float, float]:
             eff = min(1.0, one / many / cores)
     finally:
         set_threads(cores)
-    return a, b, colour, colour_yuv, max(MIN_LOCAL_EFFICIENCY, eff)
+    return {"kernel_s_per_giter": a, "kernel_s_per_msample": b, "colour_s_per_msample": colour,
+            "colour_yuv_s_per_msample": colour_yuv, "colour_ss2_s_per_msample": ss2,
+            "colour_ss4_s_per_msample": ss4, "local_efficiency": max(MIN_LOCAL_EFFICIENCY, eff)}
 
 
 def _render_s(scene_text: str, d: Path, env: dict[str, str]) -> tuple[float, float | None]:
@@ -211,6 +224,10 @@ def _measured_start() -> tuple[float, float, tuple[tuple[int, dict[str, Any], fl
         return DEFAULT_START_S, DEFAULT_COMPILE_S, ()
 
 
+def _optional(v: Any) -> float | None:
+    return float(v) if isinstance(v, int | float) and v > 0 else None
+
+
 def calibrate(*, cores: int | None = None, cache: Path | None = None,
               refresh: bool = False) -> Calibration:
     """This machine's speeds, from the cache when the machine and renderer match, else
@@ -226,12 +243,11 @@ def calibrate(*, cores: int | None = None, cache: Path | None = None,
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             data = {}
-    if not {"kernel_s_per_giter", "pipeline_refs", "local_efficiency"} <= data.keys():
-        a, b, colour, colour_yuv, eff = measure_kernel(n)
+    # A cache from before a speed was measured is measured again (the keys it lacks).
+    if not {"kernel_s_per_giter", "pipeline_refs", "colour_ss2_s_per_msample"} <= data.keys():
+        data.update(measure_kernel(n))
         start, compile_s, refs = _measured_start()
-        data.update(kernel_s_per_giter=a, kernel_s_per_msample=b, colour_s_per_msample=colour,
-                    colour_yuv_s_per_msample=colour_yuv, pipeline_refs=refs,
-                    local_cores=n, local_efficiency=eff, start_s=start, compile_s=compile_s,
+        data.update(pipeline_refs=refs, local_cores=n, start_s=start, compile_s=compile_s,
                     measured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".part")
@@ -247,4 +263,6 @@ def calibrate(*, cores: int | None = None, cache: Path | None = None,
         start_s=float(data["start_s"]), compile_s=float(data["compile_s"]),
         colour_yuv_s_per_msample=float(data.get("colour_yuv_s_per_msample")
                                        or data["colour_s_per_msample"]),
+        colour_ss2_s_per_msample=_optional(data.get("colour_ss2_s_per_msample")),
+        colour_ss4_s_per_msample=_optional(data.get("colour_ss4_s_per_msample")),
         pipeline_refs=tuple((int(i), dict(w), float(m)) for i, w, m in data["pipeline_refs"]))

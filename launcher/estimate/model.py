@@ -3,8 +3,8 @@ under Linode's billing.
 
 A row is the whole pipeline, term by term, each from a measurement:
 
-- setup: create, boot, ssh, bootstrap: medians of earlier runs' records (of the same plan when
-  there are some), else DEFAULT_PHASES_S;
+- setup: create, boot, ssh, bootstrap: earlier runs' records, the newest weighted most
+  (`recent_level`; of the same plan and region when there are some), else DEFAULT_PHASES_S;
 - upload: the project's bytes after exclude.txt at the rate earlier runs' syncs measured, else a
   home uplink;
 - render: the scene's executed kernel iterations and samples (`sampling.sample_work`), colour
@@ -78,7 +78,7 @@ RSYNC_START_S = 3.0                     # ssh handshake and file list, per trans
 # MP4 size per pixel per frame: 86.9 MB for 1800 frames of 1080x1080 at crf 18 (RESULTS.md,
 # Pipeline) is 0.041 B/px; rounded up.
 OUTPUT_BYTES_PER_PX = 0.05
-# Overheads come from the medians of this many newest runs of the closest kind.
+# Overheads come from this many newest runs of the closest kind (see recent_level).
 RECENT_RUNS = 5
 # A lifetime this close below a whole billed hour earns a warning: setup is that variable.
 NEAR_HOUR_S = 300.0
@@ -157,16 +157,28 @@ def final_drain_s(work: WorkSample, scene: Scene, cores: int) -> float:
     return held * frame_cpu / max(1, min(cores, DRAIN_CORES))
 
 
+def colour_s_per_msample(scene: Scene, cal: Calibration) -> float:
+    """This machine's colour cost per M samples for the scene's supersampling and pixel format.
+
+    A supersampled pixel's samples are each taken to linear light before their average: 2.3x a
+    plain sample's cost (the 2 x 2 rate was taken for every supersampled scene before, and the
+    spiral at 720 x 720 ss2 came out 20% low); 3 x 3 lies between the 2 x 2 and 4 x 4 rates."""
+    ss2, ss4 = cal.colour_ss2_s_per_msample, cal.colour_ss4_s_per_msample
+    if scene.supersample >= 2 and ss2:
+        ss4 = ss4 or ss2
+        return ss2 + (ss4 - ss2) * (min(scene.supersample, 4) - 2) / 2
+    # The render colours straight to the planes x264 takes where the pixel format allows.
+    if direct_input(scene.encoding) == "yuv420p" and cal.colour_yuv_s_per_msample:
+        return cal.colour_yuv_s_per_msample
+    return cal.colour_s_per_msample
+
+
 def core_seconds(work: WorkSample, scene: Scene, cal: Calibration
                  ) -> tuple[float, float, float]:
     """(kernel, colour, encode) single-core seconds of the whole render on this machine."""
     kernel = work.executed_giter * cal.kernel_s_per_giter + \
         work.computed_msamples * cal.kernel_s_per_msample
-    # The render colours straight to the planes x264 takes where the pixel format allows.
-    rate = (cal.colour_yuv_s_per_msample
-            if direct_input(scene.encoding) == "yuv420p" and cal.colour_yuv_s_per_msample
-            else cal.colour_s_per_msample)
-    colour = work.samples_per_frame * work.frames / 1e6 * rate
+    colour = work.samples_per_frame * work.frames / 1e6 * colour_s_per_msample(scene, cal)
     encode = scene.width * scene.height * work.frames / 1e6 * work.encode_cpu_s_per_mpx
     encode += encoder_processes_cpu_s(scene)
     return kernel, colour, encode
@@ -292,6 +304,19 @@ def _completed(records: Sequence[Mapping[str, Any]], plan: str | None,
     return chosen[-RECENT_RUNS:]
 
 
+def recent_level(values: Sequence[float]) -> float:
+    """The time the next run will likely take, from earlier runs' times, oldest first: the
+    newest, pulled halfway to the median of the RECENT_RUNS newest.
+
+    Setup drifts (a provider's images grow, a mirror slows, the hosts of the local cloud warm
+    up): a median of five runs lags a series that rises run by run (on the test hosts it put the
+    fourth of 18.7, 21.1, 24.4, 26.7 s at -21%), the newest alone follows it; one slow run (an
+    apt mirror's bad minute) moves this by half of its excess, not all of it.
+    """
+    recent = list(values)[-RECENT_RUNS:]
+    return (recent[-1] + statistics.median(recent)) / 2.0
+
+
 def _phase(r: Mapping[str, Any], name: str) -> float | None:
     v = r["phases_s"].get(name)
     return float(v) if isinstance(v, int | float) and v >= 0 else None
@@ -308,7 +333,8 @@ def transfer_s(records: Sequence[Mapping[str, Any]], phase: str, size_of: Any, n
                ) -> float | None:
     """Seconds to move `nbytes` as earlier runs moved theirs: each record's phase time, its
     first RSYNC_START_S kept as the fixed handshake and the rest scaled by the byte ratio;
-    the median over the records. None if no record measured both the phase and its bytes."""
+    their recent_level (records oldest first). None if no record measured both the phase and
+    its bytes."""
     preds = []
     for r in records:
         t, b = _phase(r, phase), size_of(r)
@@ -316,7 +342,7 @@ def transfer_s(records: Sequence[Mapping[str, Any]], phase: str, size_of: Any, n
             continue
         fixed = min(t, RSYNC_START_S)
         preds.append(fixed + (t - fixed) * nbytes / b)
-    return statistics.median(preds) if preds else None
+    return recent_level(preds) if preds else None
 
 
 def _upload_bytes_of(r: Mapping[str, Any]) -> int | None:
@@ -327,7 +353,7 @@ def _upload_bytes_of(r: Mapping[str, Any]) -> int | None:
 def overheads(records: Sequence[Mapping[str, Any]], output_bytes: float,
               upload_bytes: int | None = None, plan: str | None = None,
               region: str | None = None) -> Overheads:
-    """Phase times: medians of earlier runs' records (of `plan` in `region` if any, see
+    """Phase times: recent_level of earlier runs' records (of `plan` in `region` if any, see
     _completed) where present, else DEFAULT_PHASES_S; transfers at the rates those runs
     measured, else the default rates."""
     done = _completed(records, plan, region)
@@ -336,7 +362,7 @@ def overheads(records: Sequence[Mapping[str, Any]], output_bytes: float,
     for name in ("create", "boot", "ssh", "lease", "bootstrap", "delete"):
         vals = [v for r in done if (v := _phase(r, name)) is not None]
         if vals:
-            got[name] = statistics.median(vals)
+            got[name] = recent_level(vals)
             used_records = True
         else:
             got[name] = DEFAULT_PHASES_S[name]

@@ -4,8 +4,10 @@ calibration cache."""
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
+import statistics
 from dataclasses import asdict, replace
 
 import pytest
@@ -239,7 +241,8 @@ def test_overheads_from_records_else_defaults():
             {"status": "completed", "phases_s": {"create": 7, "boot": 40, "bootstrap": 80}},
             {"status": "failed", "phases_s": {"create": 999}}]
     r = E.overheads(recs, 0)
-    assert (r.create_s, r.boot_s, r.bootstrap_s) == (6, 35, 70)
+    # The newest (the second) pulled halfway to the median (E.recent_level).
+    assert (r.create_s, r.boot_s, r.bootstrap_s) == (6.5, 37.5, 75)
     assert r.ssh_s == E.DEFAULT_PHASES_S["ssh"] and r.source == "records+defaults"
     assert r.setup_s == pytest.approx(r.create_s + r.boot_s + r.ssh_s + r.lease_s
                                       + r.bootstrap_s + r.upload_s)
@@ -274,19 +277,48 @@ def test_local_nearly_as_fast():
 
 def test_calibration_is_cached_per_machine_and_kernel(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(C, "measure_kernel",
-                        lambda n: calls.append(n) or (1.1, 0.01, 0.004, 0.003, 0.9))
+    speeds = {"kernel_s_per_giter": 1.1, "kernel_s_per_msample": 0.01,
+              "colour_s_per_msample": 0.004, "colour_yuv_s_per_msample": 0.003,
+              "colour_ss2_s_per_msample": 0.009, "colour_ss4_s_per_msample": 0.008,
+              "local_efficiency": 0.9}
+    monkeypatch.setattr(C, "measure_kernel", lambda n: calls.append(n) or dict(speeds))
     monkeypatch.setattr(C, "measure_start", lambda: (0.9, 3.2, ()))
     a = C.calibrate(cores=2, cache=tmp_path)
     b = C.calibrate(cores=2, cache=tmp_path)
     assert calls == [2] and a == b and a.kernel_s_per_giter == 1.1
     assert (a.start_s, a.compile_s, a.colour_yuv_s_per_msample) == (0.9, 3.2, 0.003)
+    assert (a.colour_ss2_s_per_msample, a.colour_ss4_s_per_msample) == (0.009, 0.008)
+    # A cache written before the supersampled rates were measured is measured again.
+    (cached,) = tmp_path.glob("calibration-*.json")
+    old = json.loads(cached.read_text())
+    del old["colour_ss2_s_per_msample"], old["colour_ss4_s_per_msample"]
+    cached.write_text(json.dumps(old))
+    assert C.calibrate(cores=2, cache=tmp_path) == a and calls == [2, 2]
     monkeypatch.setattr(C, "kernel_version", lambda: "changedkernel")
     C.calibrate(cores=2, cache=tmp_path)
-    assert calls == [2, 2]
+    assert calls == [2, 2, 2]
     assert len(list(tmp_path.glob("calibration-*.json"))) == 2
     C.calibrate(cores=2, cache=tmp_path, refresh=True)
-    assert len(calls) == 3
+    assert len(calls) == 4
+
+
+def test_supersampled_colour_is_priced_at_its_own_rate():
+    """Each sample of a supersampled pixel goes to linear light before the average: 2.3x a plain
+    sample here. Priced at the plain rate, the spiral at 720 x 720 ss2 came out 20% low."""
+    c = cal(colour_yuv_s_per_msample=0.002, colour_ss2_s_per_msample=0.0045,
+            colour_ss4_s_per_msample=0.0041)
+    plain = scene(w=720, h=720, frames=300)
+    assert E.colour_s_per_msample(plain, c) == 0.002
+    assert E.colour_s_per_msample(replace(plain, supersample=2), c) == 0.0045
+    assert E.colour_s_per_msample(replace(plain, supersample=4), c) == 0.0041
+    assert E.colour_s_per_msample(replace(plain, supersample=3), c) == pytest.approx(0.0043)
+    # A calibration from before the supersampled rates: the plain one, as it always was.
+    assert E.colour_s_per_msample(replace(plain, supersample=2), cal(
+        colour_yuv_s_per_msample=0.002)) == 0.002
+    ss2 = replace(plain, supersample=2)
+    w = work(frames=300, samples_per_frame=4 * 720 * 720)
+    _, colour, _ = E.core_seconds(w, ss2, c)
+    assert colour == pytest.approx(300 * 4 * 720 * 720 / 1e6 * 0.0045)
 
 
 @pytest.mark.slow
@@ -318,10 +350,10 @@ def test_overheads_prefer_the_plans_own_records():
     recs = [{"plan": "dedicated-4", "status": "completed", "phases_s": {"bootstrap": 40}},
             {"plan": "dedicated-48", "status": "completed", "phases_s": {"bootstrap": 90}},
             {"plan": "dedicated-48", "status": "completed", "phases_s": {"bootstrap": 110}}]
-    assert E.overheads(recs, 0, plan="dedicated-48").bootstrap_s == 100
+    assert E.overheads(recs, 0, plan="dedicated-48").bootstrap_s == (110 + 100) / 2
     assert E.overheads(recs, 0, plan="dedicated-4").bootstrap_s == 40
     # A plan without runs takes every run's: closer than the defaults for a phase like boot.
-    assert E.overheads(recs, 0, plan="dedicated-8").bootstrap_s == 90
+    assert E.overheads(recs, 0, plan="dedicated-8").bootstrap_s == (110 + 90) / 2
 
 
 def test_overheads_prefer_the_plans_records_in_the_plans_region():
@@ -334,8 +366,10 @@ def test_overheads_prefer_the_plans_records_in_the_plans_region():
     assert E.overheads(recs, 0, plan="dedicated-48", region="br-gru").bootstrap_s == 200
     assert E.overheads(recs, 0, plan="dedicated-48", region="us-east").bootstrap_s == 90
     # No run of the plan there: the plan's runs anywhere; no run of the plan: the region's.
-    assert E.overheads(recs, 0, plan="dedicated-48", region="eu-west").bootstrap_s == 145
-    assert E.overheads(recs, 0, plan="dedicated-8", region="br-gru").bootstrap_s == 250
+    assert E.overheads(recs, 0, plan="dedicated-48", region="eu-west").bootstrap_s == \
+        (200 + 145) / 2
+    assert E.overheads(recs, 0, plan="dedicated-8", region="br-gru").bootstrap_s == \
+        (300 + 250) / 2
 
 
 def test_overheads_follow_the_newest_runs():
@@ -343,8 +377,23 @@ def test_overheads_follow_the_newest_runs():
     recs = [{"plan": "dedicated-4", "status": "completed",
              "started_at": f"2026-11-{d:02d}T10:00:00Z", "phases_s": {"bootstrap": b}}
             for d, b in days]
-    # Setup rose: the newest five runs say 170, all eight would say 155.
-    assert E.overheads(list(reversed(recs)), 0, plan="dedicated-4").bootstrap_s == 170
+    # Setup rose: the newest five runs' median is 170 (all eight's 155), the newest 190.
+    assert E.overheads(list(reversed(recs)), 0, plan="dedicated-4").bootstrap_s == 180
+
+
+def test_setup_follows_a_rising_series_and_shrugs_off_one_slow_run():
+    # The test hosts' setups at stop 17, run by run: a median of the runs before the fourth
+    # said 21.1 s (-21%); the newest pulled halfway to it is within 15%.
+    rising = [18.7, 21.1, 24.4]
+    assert abs(E.recent_level(rising) / 26.7 - 1) < 0.15
+    assert abs(statistics.median(rising) / 26.7 - 1) > 0.20
+    # One slow run (a mirror's bad minute) moves the level by half its excess, not all of it.
+    steady = [60.0, 61.0, 59.0, 60.0]
+    assert E.recent_level([*steady, 180.0]) == pytest.approx((180 + 60) / 2)
+    assert E.recent_level([*steady, 180.0, 60.0]) == pytest.approx(60.0)
+    assert E.recent_level([42.0]) == 42.0
+    # Only the RECENT_RUNS newest count.
+    assert E.recent_level([1000.0] * 3 + [10.0] * E.RECENT_RUNS) == 10.0
 
 
 def test_a_plan_priced_for_a_region_takes_that_regions_records():
