@@ -11,7 +11,8 @@ records of the runs before; after it, the estimate's setup (create, boot, ssh, l
 bootstrap), upload, render and pull are set against the record's phases. The first run has no
 records, so its setup is priced by the defaults (a real Linode's times, not the emulator's): it
 is shown but teaches rather than tests. Target (issue 12): each term within +/-20% once the plan
-has a record.
+has a record. Also shown: whether the measured setup fell inside the estimate's 80% interval
+(the scatter of the setups it came from).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def main() -> None:
         sys.exit("needs root: the test hosts are network namespaces")
     backend = NamespaceHostBackend(debian12())
     rows = []
+    inside: list[bool] = []  # the measured setup within the estimate's 80% interval
     left = []
     phases: list[tuple[str, dict[str, float]]] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -76,8 +78,11 @@ def main() -> None:
                     spec = build_spec(scene, path, cfg, checked, render_args_from(asdict(ov)))
                     rec = Job(spec, cloud, state_dir=Path(tmp) / f"run{i}").run()
                     ph = rec.phases_s
+                    measured_setup = sum(ph.get(k, 0.0) for k in SETUP)
+                    inside.append(abs(est.setup_s - est.upload_s - measured_setup)
+                                  <= est.setup_error_s)
                     rows.append((name, bool(records), [
-                        ("setup", est.setup_s - est.upload_s, sum(ph.get(k, 0.0) for k in SETUP)),
+                        ("setup", est.setup_s - est.upload_s, measured_setup),
                         ("upload", est.upload_s, ph.get("sync", 0.0)),
                         ("render", est.render_s, ph.get("render", 0.0)),
                         ("pull", est.download_s, ph.get("pull", 0.0)),
@@ -90,10 +95,10 @@ def main() -> None:
     print("# dedicated-2 test hosts on this machine's cores; est = the estimate before the run, "
           "from the records of the runs above it")
     head = f"{'run':<22}{'records':>8}  " + "  ".join(
-        f"{t:>6} est/meas s  err" for t in ("setup", "upload", "render", "pull"))
+        f"{t:>6} est/meas s  err" for t in ("setup", "upload", "render", "pull")) + "  setup in"
     print(head)
     worst = 0.0
-    for name, learnt, terms, status in rows:
+    for (name, learnt, terms, status), ok in zip(rows, inside, strict=True):
         cells = []
         for _, e, m in terms:
             err = e / m - 1.0 if m > 0 else float("nan")
@@ -101,12 +106,16 @@ def main() -> None:
                 worst = max(worst, abs(err))
             cells.append(f"{e:7.1f}/{m:6.1f} {100 * err:+5.0f}%")
         print(f"{name:<22}{'yes' if learnt else 'none':>8}  " + "  ".join(cells)
+              + f"  {'yes' if ok else 'NO':>8}"
               + ("" if status == "completed" else f"  ({status})"))
     for name, setup in phases:  # which setup phase moves from run to run
         print(f"# setup of {name}: " + ", ".join(f"{k} {v:.1f} s" for k, v in setup.items()))
     verdict = "met" if worst <= TARGET else "NOT met"
+    covered = [ok for (_, learnt, _, _), ok in zip(rows, inside, strict=True) if learnt]
     print(f"SUMMARY: worst term error with records {100 * worst:.0f}% (target "
-          f"+/-{100 * TARGET:.0f}%: {verdict}); instances left running: {len(left)}")
+          f"+/-{100 * TARGET:.0f}%: {verdict}); setup inside its 80% interval in "
+          f"{sum(covered)} of {len(covered)} runs with records; instances left running: "
+          f"{len(left)}")
 
 
 if __name__ == "__main__":

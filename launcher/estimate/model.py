@@ -82,6 +82,14 @@ OUTPUT_BYTES_PER_PX = 0.05
 RECENT_RUNS = 5
 # A lifetime this close below a whole billed hour earns a warning: setup is that variable.
 NEAR_HOUR_S = 300.0
+# Setup's uncertainty (1 sigma, relative to the estimate). From the defaults: a real Linode's
+# documented times, not this user's runs. From one run: what one run says about the next, where
+# the test hosts' setups (RESULTS.md, "Cloud runs") moved by 15-40% from one run to the next. From
+# several: their scatter, but never below the floor (a few flat runs prove no steadier provider).
+SETUP_REL_ERROR_DEFAULTS = 0.5
+SETUP_REL_ERROR_ONE_RUN = 0.3
+SETUP_REL_ERROR_FLOOR = 0.1
+SETUP_PHASES = ("create", "boot", "ssh", "lease", "bootstrap")
 
 @dataclass(frozen=True)
 class Overheads:
@@ -96,6 +104,7 @@ class Overheads:
     delete_s: float
     source: str  # "records" | "defaults" | "records+defaults"
     lease_s: float = 0.0  # starting the server's lease watchdog (ssh, a token, a timer)
+    setup_sigma_s: float = 0.0  # 1 sigma of create .. bootstrap (setup_sigma_s)
 
     @property
     def setup_s(self) -> float:
@@ -122,6 +131,9 @@ class PlanEstimate:
     speed_source: str         # "calibration" | "records" | "calibration x plan factor"
     overhead_source: str
     upload_s: float = 0.0     # the part of setup_s spent sending the project
+    setup_error_s: float = 0.0  # half-width of setup's 80% interval, as render_error_s
+    # Half-width of total_s's 80% interval: the render's and setup's, independent.
+    total_error_s: float = 0.0
 
     @property
     def is_local(self) -> bool:
@@ -367,6 +379,8 @@ def overheads(records: Sequence[Mapping[str, Any]], output_bytes: float,
         else:
             got[name] = DEFAULT_PHASES_S[name]
             used_defaults = True
+    setups = [sum(got[n] if (v := _phase(r, n)) is None else v for n in SETUP_PHASES)
+              for r in done if any(_phase(r, n) is not None for n in SETUP_PHASES)]
     up = UPLOAD_BYTES_DEFAULT if upload_bytes is None else upload_bytes
     upload = transfer_s(done, "sync", _upload_bytes_of, up)
     download = transfer_s(done, "pull", pulled_bytes, output_bytes)
@@ -380,7 +394,18 @@ def overheads(records: Sequence[Mapping[str, Any]], output_bytes: float,
         upload_s=upload if upload is not None else RSYNC_START_S + up / UPLOAD_BYTES_PER_S,
         download_s=(download if download is not None
                     else RSYNC_START_S + output_bytes / DOWNLOAD_BYTES_PER_S),
-        delete_s=got["delete"], source=source)
+        delete_s=got["delete"], source=source,
+        setup_sigma_s=setup_sigma_s(setups, sum(got[n] for n in SETUP_PHASES)))
+
+
+def setup_sigma_s(setups: Sequence[float], level: float) -> float:
+    """Setup's uncertainty in seconds (1 sigma) around `level`, from the setups (create ..
+    bootstrap) of the earlier runs the estimate used: see SETUP_REL_ERROR_*."""
+    if not setups:
+        return SETUP_REL_ERROR_DEFAULTS * level
+    if len(setups) == 1:
+        return SETUP_REL_ERROR_ONE_RUN * level
+    return max(SETUP_REL_ERROR_FLOOR * level, statistics.stdev(setups))
 
 
 def output_bytes(scene: Scene, work: WorkSample | None = None) -> float:
@@ -410,7 +435,7 @@ def local_row(work: WorkSample, scene: Scene, cal: Calibration,
     return PlanEstimate(
         plan="local", type_id=None, vcpus=cal.local_cores, price_hourly_usd=0.0,
         setup_s=0.0, render_s=r, render_error_s=r * rel,
-        download_s=0.0, total_s=r,
+        download_s=0.0, total_s=r, total_error_s=r * rel,
         lifetime_s=0.0, billed_hours=0, cost_usd=0.0, speed_source=source,
         overhead_source="none")
 
@@ -433,12 +458,15 @@ def plan_row(plan: Plan, work: WorkSample, scene: Scene, cal: Calibration, oh: O
         rel = interval_rel(work.rel_error, UNMEASURED_PLAN_REL_ERROR)
     total = oh.setup_s + render + oh.download_s
     lifetime = total + oh.delete_s
+    # Upload is in setup_s too; its scatter is small next to the bootstrap's (RESULTS.md).
+    setup_err = INTERVAL_Z * oh.setup_sigma_s
     return PlanEstimate(
         plan=plan.alias, type_id=plan.type_id, vcpus=plan.vcpus,
         price_hourly_usd=plan.price_hourly_usd, setup_s=oh.setup_s, render_s=render,
         render_error_s=render * rel, download_s=oh.download_s, total_s=total,
         lifetime_s=lifetime, billed_hours=billed_hours(lifetime), cost_usd=cost_usd(plan, lifetime),
-        speed_source=source, overhead_source=oh.source, upload_s=oh.upload_s)
+        speed_source=source, overhead_source=oh.source, upload_s=oh.upload_s,
+        setup_error_s=setup_err, total_error_s=math.hypot(render * rel, setup_err))
 
 
 def cheapest(rows: Sequence[PlanEstimate]) -> PlanEstimate | None:

@@ -37,12 +37,12 @@ def plot_estimate(est: Estimate, path: Path, *, deadline_s: float | None = None,
     for r in rows:
         grey = r.plan in beaten
         colour = "0.7" if grey else "tab:blue"
-        ax.errorbar(r.total_s / 60, r.cost_usd, xerr=r.render_error_s / 60, fmt="o",
+        ax.errorbar(r.total_s / 60, r.cost_usd, xerr=r.total_error_s / 60, fmt="o",
                     color=colour, ecolor=colour, markersize=5, capsize=2, zorder=2 if grey else 3)
         ax.annotate(r.plan, (r.total_s / 60, r.cost_usd), textcoords="offset points",
                     xytext=(5, 4), fontsize=7, color="0.55" if grey else "black")
     loc = est.local
-    ax.errorbar(loc.total_s / 60, 0.0, xerr=loc.render_error_s / 60, fmt="*", color="tab:green",
+    ax.errorbar(loc.total_s / 60, 0.0, xerr=loc.total_error_s / 60, fmt="*", color="tab:green",
                 markersize=14, capsize=2, zorder=4, label="this machine ($0)")
     if nodes is not None:
         table = nodes.suggestion.table

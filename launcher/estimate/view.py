@@ -75,7 +75,8 @@ def notes(est: Estimate, deadline_s: float | None) -> list[str]:
         lines.append(f"learnt: this machine: {est.local.speed_source}")
     lines.append(f"intervals (+/-): 80%, from the model's measured error ({MODEL_REL_ERROR:.0%} in "
                  "the accuracy benchmark; this machine's own renders where there are some), "
-                 "the work sample's, and each plan's speed uncertainty")
+                 "the work sample's, and each plan's speed uncertainty; setup's from the "
+                 "scatter of the runs it came from (50% while it rests on the defaults)")
     if len(learnt) < len(est.rows):
         lines.append(f"plans without runs yet assume {PLAN_VCPU_FACTOR:g}x this machine's "
                      "per-core speed (an assumption until a run measures them)")
@@ -89,11 +90,14 @@ def notes(est: Estimate, deadline_s: float | None) -> list[str]:
 
 
 def _cells(r: PlanEstimate, mark: Sequence[str]) -> list[str]:
-    err = f" +/-{fmt_s(r.render_error_s)}" if r.render_error_s >= 1 else ""
+    def pm(error_s: float) -> str:
+        return f" +/-{fmt_s(error_s)}" if error_s >= 1 else ""
+
     return [
         "this machine" if r.is_local else r.plan, str(r.vcpus),
         "-" if r.is_local else f"{r.price_hourly_usd:.3f}",
-        "-" if r.is_local else fmt_s(r.setup_s), fmt_s(r.render_s) + err, fmt_s(r.total_s),
+        "-" if r.is_local else fmt_s(r.setup_s) + pm(r.setup_error_s),
+        fmt_s(r.render_s) + pm(r.render_error_s), fmt_s(r.total_s),
         "-" if r.is_local else str(r.billed_hours), f"${r.cost_usd:.2f}", ", ".join(mark),
     ]
 

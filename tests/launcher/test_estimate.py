@@ -396,6 +396,42 @@ def test_setup_follows_a_rising_series_and_shrugs_off_one_slow_run():
     assert E.recent_level([1000.0] * 3 + [10.0] * E.RECENT_RUNS) == 10.0
 
 
+def test_setup_interval_comes_from_the_runs_it_was_taken_from():
+    def rec(bootstrap, boot=10.0):
+        return {"plan": "dedicated-4", "status": "completed",
+                "phases_s": {"create": 1.0, "boot": boot, "ssh": 1.0, "lease": 1.0,
+                             "bootstrap": bootstrap}}
+
+    none = E.overheads([], 0)
+    level = sum(E.DEFAULT_PHASES_S[n] for n in E.SETUP_PHASES)
+    assert none.setup_sigma_s == pytest.approx(E.SETUP_REL_ERROR_DEFAULTS * level)
+    one = E.overheads([rec(20.0)], 0)
+    assert one.setup_sigma_s == pytest.approx(E.SETUP_REL_ERROR_ONE_RUN * 33.0)
+    # Several: their scatter (the test hosts' 20-29 s setups of one benchmark run)...
+    scattered = [rec(b) for b in (7.0, 15.0, 16.0, 11.0)]
+    oh = E.overheads(scattered, 0)
+    assert oh.setup_sigma_s == pytest.approx(statistics.stdev([20.0, 28.0, 29.0, 24.0]))
+    # ... but never below the floor: three flat runs prove no steady provider.
+    flat = E.overheads([rec(20.0), rec(20.0), rec(20.0)], 0)
+    assert flat.setup_sigma_s == pytest.approx(E.SETUP_REL_ERROR_FLOOR * 33.0)
+    # A phase a record lacks counts at the estimate's value for it, not as zero.
+    partial = E.overheads([rec(20.0), {"plan": "dedicated-4", "status": "completed",
+                                       "phases_s": {"bootstrap": 20.0}}], 0)
+    level = partial.setup_s - partial.upload_s  # (as zero: 33 and 20 s, a 9 s scatter)
+    assert partial.setup_sigma_s == pytest.approx(E.SETUP_REL_ERROR_FLOOR * level)
+
+    p = resolve_plan("dedicated-4", offline_plans())
+    sc = scene(w=320, h=320, frames=30)
+    w = work(frames=30, samples_per_frame=320 * 320)
+    row = E.plan_row(p, w, sc, cal(), oh, scattered)
+    assert row.setup_error_s == pytest.approx(E.INTERVAL_Z * oh.setup_sigma_s)
+    assert row.total_error_s == pytest.approx(math.hypot(row.setup_error_s, row.render_error_s))
+    assert row.total_error_s > max(row.setup_error_s, row.render_error_s)
+    assert {"setup_error_s", "total_error_s"} <= row.as_json().keys()
+    local = E.local_row(w, sc, cal())
+    assert local.setup_error_s == 0 and local.total_error_s == local.render_error_s
+
+
 def test_a_plan_priced_for_a_region_takes_that_regions_records():
     p = resolve_plan("dedicated-4", offline_plans())
     assert p.in_region("br-gru").region == "br-gru" and p.in_region("br-gru") != p
