@@ -91,6 +91,7 @@ SETUP_REL_ERROR_ONE_RUN = 0.3
 SETUP_REL_ERROR_FLOOR = 0.1
 SETUP_PHASES = ("create", "boot", "ssh", "lease", "bootstrap")
 
+
 @dataclass(frozen=True)
 class Overheads:
     """Seconds of each phase outside the render, and where each number came from."""
@@ -371,7 +372,7 @@ def overheads(records: Sequence[Mapping[str, Any]], output_bytes: float,
     done = _completed(records, plan, region)
     used_records = used_defaults = False
     got: dict[str, float] = {}
-    for name in ("create", "boot", "ssh", "lease", "bootstrap", "delete"):
+    for name in (*SETUP_PHASES, "delete"):
         vals = [v for r in done if (v := _phase(r, name)) is not None]
         if vals:
             got[name] = recent_level(vals)
