@@ -261,14 +261,16 @@ def cleanup(
 def history(
     as_json: Annotated[bool, typer.Option("--json", help="The rows as JSON.")] = False,
 ) -> None:
-    """Every run this machine started: status, plan, region, duration, cost, output."""
+    """Every run this machine started, and its own renders: status, plan, region, duration,
+    cost, output."""
     from launcher.history import history_lines, history_rows, load_history
+    from renderer.local_record import load_local_renders
 
-    rows = history_rows(load_history(_state_root()))
+    rows = history_rows(load_history(_state_root()), load_local_renders())
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
     elif not rows:
-        typer.echo(f"no runs recorded under {_state_root()}")
+        typer.echo(f"no runs or renders recorded under {_state_root().parent}")
     else:
         for line in history_lines(rows):
             typer.echo(line)

@@ -1,16 +1,20 @@
 """`launcher history` and `launcher cost`: every run this machine made, from the state directory's
-records (`<state>/<run id>/record.json`), whatever became of their output directories."""
+records (`<state>/<run id>/record.json`), whatever became of their output directories; `history`
+lists this machine's own renders too (`renderer render`'s records, at $0)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from launcher.run.record import STATE_RECORD, RunRecord
 from launcher.units import fmt_s
+
+LOCAL_PLAN = "this machine"
 
 
 def load_history(state_root: Path) -> list[RunRecord]:
@@ -36,15 +40,35 @@ def duration_s(record: RunRecord) -> float | None:
     return max(0.0, (end - start).total_seconds())
 
 
-def history_rows(records: list[RunRecord]) -> list[dict[str, Any]]:
+def history_rows(records: list[RunRecord],
+                 local: Sequence[Mapping[str, Any]] = ()) -> list[dict[str, Any]]:
+    """One row per cloud run, and per local render (`local`: renderer.local_record's records),
+    oldest first."""
     rows = []
     for r in records:
         video = next((o["path"] for o in r.outputs if "sha256" in o), None)
-        rows.append({"run_id": r.run_id, "started_at": r.started_at, "status": r.status,
-                     "plan": r.plan, "nodes": r.nodes, "region": r.region,
+        rows.append({"run_id": r.run_id, "kind": "cloud", "started_at": r.started_at,
+                     "status": r.status, "plan": r.plan, "nodes": r.nodes, "region": r.region,
                      "duration_s": duration_s(r), "billed_hours": r.billed_hours,
                      "cost_usd": r.cost_usd, "deleted": r.deleted, "output": video})
-    return rows
+    rows += [row for rec in local if (row := _local_row(rec)) is not None]
+    return sorted(rows, key=lambda row: (row["started_at"], row["run_id"]))
+
+
+def _local_row(rec: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A local render as a history row: it started its wall time before it finished."""
+    wall, finished = rec.get("wall_s"), rec.get("finished_at")
+    if not isinstance(wall, int | float) or not isinstance(finished, str):
+        return None
+    try:
+        end = datetime.fromisoformat(finished.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    started = (end - timedelta(seconds=float(wall))).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"run_id": str(rec.get("id") or f"local-{finished}"), "kind": "local",
+            "started_at": started, "status": "completed", "plan": LOCAL_PLAN, "nodes": 1,
+            "region": None, "duration_s": float(wall), "billed_hours": 0, "cost_usd": 0.0,
+            "deleted": None, "output": rec.get("output")}
 
 
 @dataclass(frozen=True)
@@ -77,8 +101,8 @@ def history_lines(rows: list[dict[str, Any]]) -> list[str]:
         plan = row["plan"] + (f" x{row['nodes']}" if row["nodes"] > 1 else "")
         dur = fmt_s(row["duration_s"], 0) if row["duration_s"] is not None else "-"
         cost = f"${row['cost_usd']:.2f}" if row["cost_usd"] is not None else "-"
-        flag = "" if row["deleted"] is True or row["status"] == "detached" else \
-            "  (NOT confirmed deleted: launcher down " + row["run_id"] + ")"
+        settled = row["kind"] == "local" or row["deleted"] is True or row["status"] == "detached"
+        flag = "" if settled else "  (NOT confirmed deleted: launcher down " + row["run_id"] + ")"
         out.append(f"{row['run_id']:<24}{row['status']:<13}{plan:<16}{row['region'] or '-':<11}"
                    f"{dur:>9}{cost:>9}  {row['output'] or '-'}{flag}")
     return out

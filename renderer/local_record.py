@@ -62,6 +62,7 @@ def local_render_record(scene: Scene, summary: RenderSummary, wall_s: float) -> 
         "encode_cpu_s": round(summary.encode_cpu_s, 3), "join_s": round(summary.join_s, 3),
         "executed_iterations": int(fs.executed_iterations),
         "useful_iterations": int(fs.useful_iterations),
+        "output": str(summary.output.absolute()),  # what `launcher history` lists
     }
 
 
@@ -71,6 +72,7 @@ def save_local_render(scene: Scene, summary: RenderSummary, wall_s: float,
     folder = (root or state_root()) / LOCAL_RENDERS
     record = local_render_record(scene, summary, wall_s)
     path = folder / f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}.json"
+    record["id"] = f"local-{path.stem}"
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         with atomic_target(path) as tmp:

@@ -15,6 +15,7 @@ from launcher.history import cost_report, history_rows, load_history
 from launcher.run.record import RunRecord
 from launcher.run.spec import TAG, new_run_id, run_label, run_tag
 from provision.cloud import InstanceRequest, LinodeCloud
+from renderer.local_record import LOCAL_RENDERS
 from tests.launcher.test_fault_matrix import make_run
 
 
@@ -51,6 +52,35 @@ def test_history_and_cost_come_from_the_state_directory_and_match_the_ledger(
     cost = json.loads(cli("cost", "--json").stdout)
     assert sum(c["cost_usd"] for c in cost) == pytest.approx(fake_linode.ledger.total_usd())
     assert "total" in cli("cost").stdout
+
+
+def test_history_lists_this_machines_renders_beside_the_cloud_runs(tmp_path, monkeypatch
+                                                                    ) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    root = tmp_path / "xdg" / "juliafarm"
+    # A cloud run whose delete was never confirmed, and two local renders around it.
+    RunRecord("20261130-cloud", "2026-11-30T10:00:00Z", {}, "dedicated-2", "g6-dedicated-2",
+              0.054, status="failed").save(root / "runs" / "20261130-cloud" / "record.json")
+    renders = root / LOCAL_RENDERS
+    renders.mkdir(parents=True)
+    for stem, finished, wall in (("20261130T095000-1", "2026-11-30T09:50:00Z", 60.0),
+                                 ("20261130T110000-2", "2026-11-30T11:00:00Z", 30.5)):
+        (renders / f"{stem}.json").write_text(json.dumps({
+            "kind": "local-render", "id": f"local-{stem}", "finished_at": finished,
+            "wall_s": wall, "output": f"/videos/{stem}.mp4"}))
+    (renders / "20261130T120000-3.json").write_text('{"kind": "local-render"}')  # no times
+    data = json.loads(cli("history", "--json").stdout)
+    assert [(d["run_id"], d["kind"]) for d in data] == [
+        ("local-20261130T095000-1", "local"), ("20261130-cloud", "cloud"),
+        ("local-20261130T110000-2", "local")]
+    first = data[0]
+    assert first["started_at"] == "2026-11-30T09:49:00Z" and first["duration_s"] == 60.0
+    assert (first["plan"], first["cost_usd"], first["output"]) == (
+        "this machine", 0.0, "/videos/20261130T095000-1.mp4")
+    lines = cli("history").stdout.splitlines()
+    flagged = [line for line in lines if "NOT confirmed deleted" in line]
+    assert len(flagged) == 1 and "20261130-cloud" in flagged[0]  # never a local render
+    assert any("local-20261130T110000-2" in line and "$0.00" in line for line in lines)
 
 
 def _instance(fake, run_id: str, region: str = "us-east"):

@@ -52,6 +52,7 @@ def test_a_finished_render_leaves_its_measurements(tmp_path: Path) -> None:
     assert (rec["frames"], rec["rendered_frames"], rec["resumed_frames"]) == (5, 5, 0)
     assert rec["wall_s"] > rec["render_s"] > rec["kernel_s"] > 0  # the process's start counts
     assert rec["executed_iterations"] > 0 and rec["encode_cpu_s"] > 0
+    assert rec["output"] == str(tmp_path / "clip.mp4") and rec["id"] == f"local-{files[0].stem}"
     assert L.load_local_renders(state / "juliafarm") == [rec]
 
 
