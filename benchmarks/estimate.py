@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -41,9 +42,15 @@ from launcher.estimate.learning import (  # noqa: E402
     local_ratios,
     save_prediction,
 )
-from launcher.estimate.model import MODEL_REL_ERROR, local_row  # noqa: E402
+from launcher.estimate.model import (  # noqa: E402
+    MODEL_REL_ERROR,
+    core_seconds,
+    local_row,
+    pipeline_terms,
+)
 from launcher.estimate.sampling import sample_work  # noqa: E402
 from launcher.run.spec import render_args_from  # noqa: E402
+from renderer.local_record import load_local_renders  # noqa: E402
 from renderer.scene import Overrides, load_scene  # noqa: E402
 
 EXAMPLES = ROOT / "renderer" / "examples"
@@ -76,6 +83,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="a quarter of the frames")
     ap.add_argument("--only", default="", help="only cases whose name contains this")
     ap.add_argument("--recalibrate", action="store_true", help="measure, ignoring the cache")
+    ap.add_argument("--stages", action="store_true",
+                    help="after each case, the model's CPU by stage against the render's")
     args = ap.parse_args()
     cal = calibrate(refresh=args.recalibrate)
     print(f"# {platform.processor() or platform.machine()}, {cal.local_cores} cores, "
@@ -108,10 +117,12 @@ def main() -> None:
                             root=state / "juliafarm")
             argv = [sys.executable, "-m", "renderer.cli", "render", str(path), "-o", str(out),
                     *render_args_from(asdict(ov))]
+            cpu0 = _children_cpu_s()
             t0 = time.perf_counter()
             subprocess.run(argv, check=True, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, env=env)
             measured = time.perf_counter() - t0
+            cpu = _children_cpu_s() - cpu0
             err = row.render_s / measured - 1.0
             inside = abs(row.render_s - measured) <= row.render_error_s
             errors.append(err)
@@ -127,10 +138,32 @@ def main() -> None:
                   f"{100 * err:>+7.1f}%{'yes' if inside else 'NO':>4}{work.sample_s:>10.2f}"
                   f"{learnt.render_s:>10.1f}{learnt.render_error_s:>7.1f}{100 * l_err:>+7.1f}%"
                   f"{'yes' if l_inside else 'NO':>4}", flush=True)
+            if args.stages:
+                print(_stages(work, scene, cal, cpu, measured, state / "juliafarm"), flush=True)
     if not errors:
         sys.exit("no case matched --only")
     summary("SUMMARY", errors, covered)
     summary("LEARNT (each case taught by the renders before it)", learnt_errors, learnt_covered)
+
+
+def _children_cpu_s() -> float:
+    """User + system CPU of every finished child (and, through it, its ffmpegs)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _stages(work, scene, cal, cpu: float, wall: float, state: Path) -> str:
+    """The model's single-core seconds by stage against what the render's record measured, and
+    how busy the render kept the cores (CPU / cores / wall) against what the model assumed: a
+    stage cost off, or the overlap."""
+    kernel, colour, encode = core_seconds(work, scene, cal)
+    _, factor = pipeline_terms(cal)
+    rec = load_local_renders(state)[-1]
+    model_cpu = kernel + colour + encode
+    return (f"    model cpu: kernel {kernel:.1f} colour {colour:.1f} x264 {encode:.1f} = "
+            f"{model_cpu:.1f} s (factor {factor:.2f}); render: kernel wall "
+            f"{rec['kernel_s']:.1f} colour {rec['colour_s']:.1f} x264 {rec['encode_cpu_s']:.1f}"
+            f", all cpu {cpu:.1f} s, busy {cpu / cal.local_cores / wall:.2f}")
 
 
 def summary(title: str, errors: list[float], covered: int) -> None:
