@@ -7,12 +7,18 @@ has 1/tasks of a node's cores, so it takes tasks x its one-node time. Every task
 scheduler's per-task overhead (measured by benchmarks/cluster.py), and the scheduler, being one
 process, cannot start more than 1/overhead tasks per second. Nodes are set up in parallel, so setup
 costs the slowest node's time, not the sum; every node is billed for the whole run.
+
+Each row carries the one-node estimate's 80% intervals: the render's relative one (the plan's
+per-core speed and the model's error are the same for every node, so N nodes share it rather
+than averaging it away) and setup's (nodes set up at once, in the same region, from the same
+image: their common level is what is uncertain), combined as the one-node row combines them.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from provision.billing import Priced, cost_usd
@@ -41,11 +47,15 @@ class ClusterEstimate:
     segments_per_node: tuple[int, ...]  # the work split: segments each node renders
     speedup: float           # one node's render time / this render time
     efficiency: float        # speedup / nodes
+    render_error_s: float = 0.0  # half-widths of the 80% intervals, as in PlanEstimate
+    setup_error_s: float = 0.0
+    total_error_s: float = 0.0
 
     def row(self) -> str:
         split = "/".join(str(n) for n in self.segments_per_node)
         return (f"{self.nodes:>3} node(s)  render {self.render_s:8.1f} s  total {self.total_s:8.1f}"
-                f" s  ${self.cost_usd:8.2f}  speedup {self.speedup:5.2f}x  efficiency "
+                f" +/- {self.total_error_s:6.1f} s  ${self.cost_usd:8.2f}  speedup "
+                f"{self.speedup:5.2f}x  efficiency "
                 f"{self.efficiency:4.0%}  split {split}")
 
 
@@ -80,10 +90,12 @@ def estimate_cluster(
     segment_s: Sequence[float], nodes: int, plan: Priced, *, node_setup_s: float,
     tasks_per_node: int = 1, finish_s: float = 0.0, delete_s: float = 0.0,
     task_overhead_s: float = TASK_OVERHEAD_S, cluster_start_s: float = CLUSTER_START_S,
-    create_stagger_s: float = CREATE_STAGGER_S,
+    create_stagger_s: float = CREATE_STAGGER_S, render_rel_error: float = 0.0,
+    setup_error_s: float = 0.0,
 ) -> ClusterEstimate:
     """The run on `nodes` nodes. One node needs no scheduler: it renders as `launcher run` does
-    today, without cluster start or per-task overhead."""
+    today, without cluster start or per-task overhead. `render_rel_error` and `setup_error_s`:
+    the one-node estimate's render interval (relative) and setup interval (seconds)."""
     if not segment_s:
         raise ValueError("no segments")
     single = nodes == 1
@@ -94,11 +106,13 @@ def estimate_cluster(
     total_s = setup_s + render_s + finish_s
     lifetime_s = total_s + delete_s
     speedup = one_node_s / render_s if render_s > 0 else float(nodes)
+    render_error_s = render_s * render_rel_error
     return ClusterEstimate(
         nodes=nodes, segments=len(segment_s), tasks_per_node=tasks_per_node, setup_s=setup_s,
         render_s=render_s, finish_s=finish_s, total_s=total_s, node_lifetime_s=lifetime_s,
         cost_usd=nodes * cost_usd(plan, lifetime_s), segments_per_node=per_node,
-        speedup=speedup, efficiency=speedup / nodes)
+        speedup=speedup, efficiency=speedup / nodes, render_error_s=render_error_s,
+        setup_error_s=setup_error_s, total_error_s=math.hypot(render_error_s, setup_error_s))
 
 
 def even_segments(total_render_s: float, segments: int) -> list[float]:
@@ -116,15 +130,18 @@ class Suggestion:
 
 
 def suggest_nodes(
-    segment_s: Sequence[float], plan: Priced, *, node_setup_s: float, max_nodes: int = 8,
-    deadline_s: float | None = None, max_cost_usd: float | None = None,
-    min_efficiency: float = MIN_EFFICIENCY, **kw: float,
+    segment_s: Sequence[float] | Callable[[int], Sequence[float]], plan: Priced, *,
+    node_setup_s: float, max_nodes: int = 8, deadline_s: float | None = None,
+    max_cost_usd: float | None = None, min_efficiency: float = MIN_EFFICIENCY, **kw: float,
 ) -> Suggestion:
     """Pick N: the cheapest (then fewest) that meets the deadline within the budget; without a
-    deadline, the fastest whose render still uses at least min_efficiency of its nodes."""
+    deadline, the fastest whose render still uses at least min_efficiency of its nodes.
+    `segment_s`: the segments' one-node seconds, or a function of N giving them as a run on N
+    nodes would cut them (a run cuts more segments for more nodes)."""
     if max_nodes < 1:
         raise ValueError(f"max_nodes must be >= 1, got {max_nodes}")
-    table = tuple(estimate_cluster(segment_s, n, plan, node_setup_s=node_setup_s,
+    split = segment_s if callable(segment_s) else (lambda _n: segment_s)
+    table = tuple(estimate_cluster(split(n), n, plan, node_setup_s=node_setup_s,
                                    **kw)  # type: ignore[arg-type]
                   for n in range(1, max_nodes + 1))
     affordable = [e for e in table if max_cost_usd is None or e.cost_usd <= max_cost_usd]

@@ -11,7 +11,6 @@ from launcher.estimate.cluster import (
     ClusterEstimate,
     Suggestion,
     estimate_cluster,
-    even_segments,
     suggest_nodes,
 )
 from launcher.estimate.report import plan_estimate
@@ -38,13 +37,18 @@ def estimate(scene: Scene, plan: Plan, output_dir: Path | None, upload_bytes: in
 
     def work(n: int) -> list[float]:  # the run's own split on n nodes (cluster_spec's)
         seg = cluster_segment_frames(scene.frames, default_segment_frames(scene), n, tasks)
-        return even_segments(row.render_s, len(plan_segments(scene.frames, seg)))
+        return [row.render_s * s.frames / scene.frames
+                for s in plan_segments(scene.frames, seg)]
 
     kw: dict[str, Any] = dict(node_setup_s=row.setup_s, tasks_per_node=tasks,
-                              finish_s=row.download_s, delete_s=row.lifetime_s - row.total_s)
+                              finish_s=row.download_s, delete_s=row.lifetime_s - row.total_s,
+                              render_rel_error=row.render_error_s / row.render_s
+                              if row.render_s > 0 else 0.0,
+                              setup_error_s=row.setup_error_s)
     chosen = estimate_cluster(work(nodes), nodes, plan, **kw)
-    top = max(8, nodes)  # the table's rows share the split of its largest node count
-    suggestion = suggest_nodes(work(top), plan, max_nodes=top, **kw)
+    # Each row as a run on that many nodes would cut its segments, so row N is what
+    # `run --nodes N` estimates.
+    suggestion = suggest_nodes(work, plan, max_nodes=max(8, nodes), **kw)
     return NodesEstimate(chosen, suggestion, plan.alias)
 
 
@@ -52,7 +56,8 @@ def estimate_lines(e: NodesEstimate) -> list[str]:
     c = e.chosen
     lines = [
         f"estimate on {c.nodes} x {e.plan}: setup ~{fmt_s(c.setup_s)} (nodes in parallel), "
-        f"render ~{fmt_s(c.render_s)}, total ~{fmt_s(c.total_s)}, {c.segments} segments split "
+        f"render ~{fmt_s(c.render_s)}, total ~{fmt_s(c.total_s)} +/- {fmt_s(c.total_error_s)} "
+        f"(80%), {c.segments} segments split "
         f"{'/'.join(map(str, c.segments_per_node))}, speedup {c.speedup:.2f}x "
         f"(efficiency {c.efficiency:.0%}); every node billed "
         f"{billing.billed_hours(c.node_lifetime_s)} h = ${c.cost_usd:.2f} in all"]
@@ -65,8 +70,9 @@ def nodes_table_lines(e: NodesEstimate) -> list[str]:
     """`launcher estimate --nodes N`: the plan on 1..max(8, N) nodes; N and the suggestion
     marked."""
     c = e.chosen
-    lines = [f"{e.plan} on several nodes ({c.segments} segments, {c.tasks_per_node} at once per "
-             "node; every node billed for the whole run):"]
+    lines = [f"{e.plan} on several nodes ({c.tasks_per_node} segment(s) at once per node, "
+             "segments cut as a run on that many nodes cuts them; every node billed for the "
+             "whole run):"]
     for row in e.suggestion.table:
         mark = ("<- suggested" if row.nodes == e.suggestion.nodes else "") + (
             " <- --nodes" if row.nodes == c.nodes else "")

@@ -48,8 +48,9 @@ def plot_estimate(est: Estimate, path: Path, *, deadline_s: float | None = None,
         table = nodes.suggestion.table
         xs = [c.total_s / 60 for c in table]
         ys = [c.cost_usd for c in table]
-        ax.plot(xs, ys, "s-", color="tab:orange", markersize=4, linewidth=1, zorder=3,
-                label=f"{nodes.plan} on 1..{len(table)} nodes")
+        ax.errorbar(xs, ys, xerr=[c.total_error_s / 60 for c in table], fmt="s-",
+                    color="tab:orange", markersize=4, linewidth=1, capsize=2, zorder=3,
+                    label=f"{nodes.plan} on 1..{len(table)} nodes")
         for c in table:
             ax.annotate(f"{c.nodes}x", (c.total_s / 60, c.cost_usd), textcoords="offset points",
                         xytext=(4, -10), fontsize=7, color="tab:orange")

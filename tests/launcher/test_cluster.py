@@ -4,6 +4,7 @@ render; the commands, tunnel and firewall rules; the N-node estimate's arithmeti
 
 from __future__ import annotations
 
+import math
 import os
 import shlex
 import shutil
@@ -415,6 +416,23 @@ def test_estimate_n_nodes_arithmetic() -> None:
     five = estimate_cluster(even_segments(500, 5), 4, PLAN, node_setup_s=0, task_overhead_s=0)
     assert five.render_s == 200 and five.speedup == 2.5
     assert isinstance(five, ClusterEstimate) and "4 node(s)" in five.row()
+
+
+def test_node_rows_carry_the_one_node_intervals() -> None:
+    # The render's interval is relative (the per-core speed is every node's), setup's is in
+    # seconds (the nodes' common level); the total's combines them as a one-node row does.
+    one = estimate_cluster(even_segments(600, 6), 1, PLAN, node_setup_s=120,
+                           render_rel_error=0.25, setup_error_s=30)
+    three = estimate_cluster(even_segments(600, 6), 3, PLAN, node_setup_s=120,
+                             render_rel_error=0.25, setup_error_s=30)
+    assert one.render_error_s == pytest.approx(150) and one.setup_error_s == 30
+    assert one.total_error_s == pytest.approx(math.hypot(150, 30))
+    assert three.render_error_s == pytest.approx(three.render_s * 0.25)
+    assert three.render_error_s < one.render_error_s
+    assert three.total_error_s == pytest.approx(math.hypot(three.render_s * 0.25, 30))
+    assert f"+/- {three.total_error_s:6.1f} s" in three.row()
+    plain = estimate_cluster(even_segments(600, 6), 3, PLAN, node_setup_s=120)
+    assert plain.total_error_s == 0.0  # no interval given, none made up
 
 
 def test_suggestion_meets_a_deadline_cheaply_or_stays_efficient() -> None:

@@ -5,8 +5,10 @@ every task slot a segment; bad input is one line and exit 2."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from launcher.cli import app
@@ -36,12 +38,53 @@ def test_json_with_nodes_keeps_the_node_table() -> None:
     slots = 4 * chosen["tasks_per_node"]
     assert chosen["segments"] >= slots  # 6 segments on 4 nodes was 25% efficiency
     assert min(chosen["segments_per_node"]) > 0
+    # Row N of the table is what `run --nodes N` estimates: the same cut, the same numbers.
+    assert data["nodes"]["table"][3] == chosen
+    # Every node row has the one-node row's intervals: the same relative render interval and
+    # the same setup interval, combined.
+    plan_row = next(r for r in data["rows"] if r["plan"] == "dedicated-48")
+    one = data["nodes"]["table"][0]
+    assert plan_row["setup_error_s"] > 0
+    assert one["setup_error_s"] == pytest.approx(plan_row["setup_error_s"], abs=0.1)
+    for r in data["nodes"]["table"]:
+        rel = r["render_error_s"] / r["render_s"]
+        assert rel == pytest.approx(plan_row["render_error_s"] / plan_row["render_s"], rel=0.02)
+        assert r["total_error_s"] == pytest.approx(
+            math.hypot(r["render_error_s"], r["setup_error_s"]), rel=1e-6)
 
 
 def test_segments_cover_every_slot_but_stay_local_length_when_they_can() -> None:
     assert cluster_segment_frames(1800, 150, nodes=1, tasks_per_node=1) == 150
     assert cluster_segment_frames(600, 150, nodes=4, tasks_per_node=6) == 25
     assert cluster_segment_frames(10, 150, nodes=4, tasks_per_node=6) == 1
+    # Whole rounds of equal segments: 24 of 42 frames (one round), not 25 of 41 (two).
+    assert cluster_segment_frames(1000, 150, nodes=4, tasks_per_node=6) == 42
+    # 16 segments of 113 fill two rounds of 8 slots; 12 of 150 left half the second idle.
+    assert cluster_segment_frames(1800, 150, nodes=4, tasks_per_node=2) == 113
+    # 9 frames on 4 slots: 5 of 2 frames end as soon as 3 of 3 and leave no slot idle.
+    assert cluster_segment_frames(9, 150, nodes=4, tasks_per_node=1) == 2
+    # 20 frames on 6 slots: 5 of 4 (one round, 4 frames' time) beat 7 of 3 (two, 5).
+    assert cluster_segment_frames(20, 150, nodes=6, tasks_per_node=1) == 4
+    for frames in range(1, 400, 7):
+        for slots in (1, 2, 3, 8, 24):
+            per = cluster_segment_frames(frames, 60, nodes=slots, tasks_per_node=1)
+            took, segments = _makespan(frames, per, slots), -(-frames // per)
+            # Never slower than the cut before (frames // slots, capped at the local length),
+            # and within a frame a round of a perfect balance.
+            before = max(1, min(60, frames // slots or 1))
+            assert 1 <= per <= 60 and took <= _makespan(frames, before, slots), (frames, slots)
+            assert took <= -(-frames // slots) + -(-segments // slots), (frames, slots)
+            if frames % slots == 0 and frames // slots <= 60:
+                assert -(-frames // per) == slots  # one segment a slot when they divide
+
+
+def _makespan(frames: int, per: int, slots: int) -> int:
+    """Frames' time of segments of `per` frames list-scheduled onto `slots` (plain loop)."""
+    free = [0] * slots
+    for first in range(0, frames, per):
+        i = free.index(min(free))
+        free[i] += min(per, frames - first)
+    return max(free)
 
 
 def test_bad_input_is_one_line_and_exit_2() -> None:

@@ -205,7 +205,8 @@ def test_launcher_estimate_with_nodes_tables_the_plan_on_n_nodes(fixed, monkeypa
     assert res.exit_code == 0, res.output
     rows = [line for line in res.stdout.splitlines() if "node(s)" in line]
     assert [int(r.split()[0]) for r in rows] == list(range(1, 9))
-    assert "<- --nodes" in rows[2] and "dedicated-4 on several nodes (4 segments" in res.stdout
+    assert "<- --nodes" in rows[2] and "dedicated-4 on several nodes (1 segment(s) at once" \
+        in res.stdout
     assert sum("<- suggested" in r for r in rows) == 1 and "suggested: --nodes" in res.stdout
 
 
