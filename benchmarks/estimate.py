@@ -3,6 +3,7 @@
     python benchmarks/estimate.py              # every case, each 10-60 s of rendering
     python benchmarks/estimate.py --quick      # a quarter of the frames
     python benchmarks/estimate.py --only 4k    # cases whose name contains '4k'
+    python benchmarks/estimate.py --twice      # each case twice: estimates' and renders' scatter
 
 Each case is a scene (the examples, plus benchmarks/scenes/) with CLI-style overrides, chosen to
 differ in what the model must get right: the mirror on and off (an off-centre view), colour mode
@@ -83,6 +84,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="a quarter of the frames")
     ap.add_argument("--only", default="", help="only cases whose name contains this")
     ap.add_argument("--recalibrate", action="store_true", help="measure, ignoring the cache")
+    ap.add_argument("--twice", action="store_true",
+                    help="estimate and render every case twice: the estimate's and the "
+                         "render's own scatter")
     ap.add_argument("--stages", action="store_true",
                     help="after each case, the model's CPU by stage against the render's")
     args = ap.parse_args()
@@ -99,6 +103,7 @@ def main() -> None:
     errors: list[float] = []
     learnt_errors: list[float] = []
     covered = learnt_covered = 0
+    pairs: list[tuple[str, float, float, float, float]] = []  # --twice: name, est, meas x 2
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp) / "state"
         env = {**os.environ, "XDG_STATE_HOME": str(state)}
@@ -109,41 +114,64 @@ def main() -> None:
                 ov = Overrides(**{**ov.__dict__, "num_frames": max(2, ov.num_frames // 4)})
             out = Path(tmp) / "out.mp4"
             scene = load_scene(path, Overrides(**{**ov.__dict__, "output": out}))
-            work = sample_work(scene)
-            row = local_row(work, scene, cal)
-            taught = local_learning(local_ratios(cal, root=state / "juliafarm"), MODEL_REL_ERROR)
-            learnt = local_row(work, scene, cal, taught)
-            save_prediction(scene, cal, row.render_s,
-                            root=state / "juliafarm")
             argv = [sys.executable, "-m", "renderer.cli", "render", str(path), "-o", str(out),
                     *render_args_from(asdict(ov))]
-            cpu0 = _children_cpu_s()
-            t0 = time.perf_counter()
-            subprocess.run(argv, check=True, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, env=env)
-            measured = time.perf_counter() - t0
-            cpu = _children_cpu_s() - cpu0
-            err = row.render_s / measured - 1.0
-            inside = abs(row.render_s - measured) <= row.render_error_s
-            errors.append(err)
-            covered += inside
-            l_err = learnt.render_s / measured - 1.0
-            l_inside = abs(learnt.render_s - measured) <= learnt.render_error_s
-            learnt_errors.append(l_err)
-            learnt_covered += l_inside
-            size = f"{scene.width}x{scene.height}" + (f"x{scene.supersample}"
-                                                      if scene.supersample > 1 else "")
-            print(f"{name:<26}{size:>14}{scene.frames:>7}{scene.max_iterations:>6}"
-                  f"{row.render_s:>8.1f}{row.render_error_s:>9.1f}{measured:>8.1f}"
-                  f"{100 * err:>+7.1f}%{'yes' if inside else 'NO':>4}{work.sample_s:>10.2f}"
-                  f"{learnt.render_s:>10.1f}{learnt.render_error_s:>7.1f}{100 * l_err:>+7.1f}%"
-                  f"{'yes' if l_inside else 'NO':>4}", flush=True)
-            if args.stages:
-                print(_stages(work, scene, cal, cpu, measured, state / "juliafarm"), flush=True)
+            runs = []
+            for attempt in range(2 if args.twice else 1):
+                work = sample_work(scene)
+                row = local_row(work, scene, cal)
+                taught = local_learning(local_ratios(cal, root=state / "juliafarm"),
+                                        MODEL_REL_ERROR)
+                learnt = local_row(work, scene, cal, taught)
+                save_prediction(scene, cal, row.render_s, root=state / "juliafarm")
+                cpu0 = _children_cpu_s()
+                t0 = time.perf_counter()
+                subprocess.run(argv, check=True, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, env=env)
+                measured = time.perf_counter() - t0
+                cpu = _children_cpu_s() - cpu0
+                runs.append((row.render_s, measured))
+                err = row.render_s / measured - 1.0
+                inside = abs(row.render_s - measured) <= row.render_error_s
+                errors.append(err)
+                covered += inside
+                l_err = learnt.render_s / measured - 1.0
+                l_inside = abs(learnt.render_s - measured) <= learnt.render_error_s
+                learnt_errors.append(l_err)
+                learnt_covered += l_inside
+                size = f"{scene.width}x{scene.height}" + (f"x{scene.supersample}"
+                                                          if scene.supersample > 1 else "")
+                label = name if attempt == 0 else "  (again)"
+                print(f"{label:<26}{size:>14}{scene.frames:>7}{scene.max_iterations:>6}"
+                      f"{row.render_s:>8.1f}{row.render_error_s:>9.1f}{measured:>8.1f}"
+                      f"{100 * err:>+7.1f}%{'yes' if inside else 'NO':>4}{work.sample_s:>10.2f}"
+                      f"{learnt.render_s:>10.1f}{learnt.render_error_s:>7.1f}"
+                      f"{100 * l_err:>+7.1f}%{'yes' if l_inside else 'NO':>4}", flush=True)
+                if args.stages:
+                    print(_stages(work, scene, cal, cpu, measured, state / "juliafarm"),
+                          flush=True)
+            if args.twice:
+                (e1, m1), (e2, m2) = runs
+                pairs.append((name, e1, e2, m1, m2))
     if not errors:
         sys.exit("no case matched --only")
     summary("SUMMARY", errors, covered)
     summary("LEARNT (each case taught by the renders before it)", learnt_errors, learnt_covered)
+    if pairs:
+        repeatability(pairs)
+
+
+def repeatability(pairs: list[tuple[str, float, float, float, float]]) -> None:
+    """The estimate's and the render's own scatter: each case estimated and rendered twice.
+    An estimate can be no closer to every render than the renders are to each other."""
+    est = [abs(e2 / e1 - 1) for _, e1, e2, _, _ in pairs]
+    meas = [abs(m2 / m1 - 1) for _, _, _, m1, m2 in pairs]
+    for (name, e1, e2, m1, m2), de, dm in zip(pairs, est, meas, strict=True):
+        print(f"# {name:<26} estimates {e1:6.1f} {e2:6.1f} ({100 * de:4.1f}% apart)  renders "
+              f"{m1:6.1f} {m2:6.1f} ({100 * dm:4.1f}% apart)")
+    print(f"REPEATABILITY: the same scene estimated twice differs by median "
+          f"{100 * statistics.median(est):.1f}%, worst {100 * max(est):.1f}%; rendered twice by "
+          f"median {100 * statistics.median(meas):.1f}%, worst {100 * max(meas):.1f}%")
 
 
 def _children_cpu_s() -> float:
