@@ -480,16 +480,18 @@ def run(
         from launcher.estimate.report import plan_estimate
         from launcher.run.costguard import check_before_start
 
-        row = plan_estimate(scene, priced, cfg.output_dir, checked.upload_bytes)
+        # The estimate preflight built; made again only if that failed, so that its error shows.
+        row = (checked.estimate.rows[0] if checked.estimate is not None
+               else plan_estimate(scene, priced, cfg.output_dir, checked.upload_bytes))
         check_before_start(row.cost_usd, cfg.max_cost_usd)
     if dry_run:
         typer.echo("dry run: everything checks out; nothing was created")
         return
-    from launcher.estimate.report import local_is_better
+    from launcher.estimate.report import local_wins
 
     question = (f"rent {checked.plan.alias} ({checked.plan.type_id}) at "
                 f"${priced.price_hourly_usd:.3f}/h now?")
-    if local_is_better(scene, priced, cfg.output_dir):
+    if checked.estimate is not None and local_wins(checked.estimate):
         question = ("this machine renders it about as fast for $0 (`renderer render`); "
                     + question.replace(" now?", " anyway?"))
     _confirm(question, yes)

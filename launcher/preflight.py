@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from launcher.config import RunConfig
 from launcher.errors import ConfigError, LauncherError
@@ -15,6 +15,10 @@ from launcher.run.single import JobSpec
 from provision.errors import ProvisionError
 from provision.plans import Plan, plans_from_api, resolve_plan
 from renderer.scene import Scene
+
+# The estimate's modules load the renderer's: a run imports them only when it estimates.
+if TYPE_CHECKING:
+    from launcher.estimate.model import Estimate
 
 LOCAL_TOOLS = ("ssh", "ssh-keygen", "rsync")
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024  # more than this means exclude.txt is missing something
@@ -33,6 +37,9 @@ class Checked:
     user_data_ok: bool = False  # image and regions take the host key through user_data
     notes: tuple[str, ...] = ()  # what a dry run without an account or network could not check
     model_render_s: float | None = None  # the model's render time at factor 1 (learning)
+    # The plan's and this machine's rows, built once for the line, the lease, --max-cost and the
+    # "render locally?" question (None: the estimate failed; the run does not depend on it).
+    estimate: Estimate | None = None
 
 
 class PreflightFailed(LauncherError):  # noqa: N818
@@ -114,23 +121,23 @@ def preflight(scene: Scene, cfg: RunConfig, cloud: Any, *, cloud_firewall: bool 
         problems.append(" ".join(str(exc).split()))
     if problems or plan is None:
         raise PreflightFailed(problems or ["no plan could be resolved"])
-    line, total_s, model_s = _estimate(scene, plan.in_region(region), cfg, size)
-    return Checked(plan, region, upload_dir, exclude_file, size, line, total_s, sources,
-                   user_data_ok, tuple(notes), model_s)
+    est, line, model_s = _estimate(scene, plan.in_region(region), cfg, size)
+    return Checked(plan, region, upload_dir, exclude_file, size, line,
+                   est.rows[0].total_s if est else None, sources, user_data_ok, tuple(notes),
+                   model_s, est)
 
 
 def _estimate(scene: Scene, plan: Plan, cfg: RunConfig, upload_bytes: int
-              ) -> tuple[str, float | None, float | None]:
-    """The plan's time and cost next to this machine's, its total time, and the model's render
-    time at factor 1 (what the finished run learns from); an estimate never blocks a run."""
+              ) -> tuple[Estimate | None, str, float | None]:
+    """The plan's and this machine's estimate, its one-line form, and the model's render time at
+    factor 1 (what the finished run learns from); an estimate never blocks a run."""
     try:
-        from launcher.estimate.report import estimate_line, model_render_seconds, plan_estimate
+        from launcher.estimate.report import build_estimate, line_of, model_render_seconds
 
-        line = estimate_line(scene, plan, cfg.output_dir, upload_bytes)
-        total = plan_estimate(scene, plan, cfg.output_dir, upload_bytes).total_s
-        return line, total, model_render_seconds(scene, plan)
+        est = build_estimate(scene, [plan], cfg.output_dir, upload_bytes)
+        return est, line_of(est), model_render_seconds(scene, plan)
     except Exception as exc:  # noqa: BLE001 - the run does not depend on the estimate
-        return f"estimate unavailable: {' '.join(str(exc).split())[:160]}", None, None
+        return None, f"estimate unavailable: {' '.join(str(exc).split())[:160]}", None
 
 
 def build_spec(scene: Scene, scene_path: Path, cfg: RunConfig, checked: Checked,

@@ -93,10 +93,8 @@ def plan_estimate(scene: Scene, plan: Plan, output_dir: Path | None = Path("outp
     return build_estimate(scene, [plan], output_dir, upload_bytes).rows[0]
 
 
-def estimate_line(scene: Scene, plan: Plan, output_dir: Path | None = Path("output"),
-                  upload_bytes: int | None = None) -> str:
+def line_of(est: Estimate) -> str:
     """One line for `launcher run`: the plan's time and cost, and this machine's, with advice."""
-    est = build_estimate(scene, [plan], output_dir, upload_bytes)
     r, loc = est.rows[0], est.local
     line = (f"estimate on {r.plan}: setup ~{fmt_s(r.setup_s)}, render ~{fmt_s(r.render_s)}, "
             f"total ~{fmt_s(r.total_s)}, billed {r.billed_hours} h = ${r.cost_usd:.2f}; "
@@ -106,7 +104,6 @@ def estimate_line(scene: Scene, plan: Plan, output_dir: Path | None = Path("outp
     return line
 
 
-def local_is_better(scene: Scene, plan: Plan, output_dir: Path | None = Path("output")) -> bool:
+def local_wins(est: Estimate) -> bool:
     """True when this machine finishes first or nearly as fast: `launcher run` should ask."""
-    est = build_estimate(scene, [plan], output_dir)
     return local_is_nearly_as_fast(est.local, est.rows[0])

@@ -151,13 +151,15 @@ def test_print_estimate_json_with_one_plan(fixed, monkeypatch):
 def test_estimate_line_and_local_is_better(fixed, monkeypatch):
     monkeypatch.setattr(estimate_cli, "sample_work", lambda s: work(47.0))
     p = plans("dedicated-48")[0]
-    line = estimate_cli.estimate_line(scene(), p, output_dir=fixed)
+    est = estimate_cli.build_estimate(scene(), [p], fixed)
+    line = estimate_cli.line_of(est)
     assert line.startswith("estimate on dedicated-48:") and "render locally: ~" in line
-    assert estimate_cli.local_is_better(scene(), p, output_dir=fixed)
+    assert estimate_cli.local_wins(est)
     estimate_cli._WORK.clear()
     monkeypatch.setattr(estimate_cli, "sample_work", lambda s: work(20_000.0))
-    assert not estimate_cli.local_is_better(scene(), p, output_dir=Path(fixed))
-    assert "render locally" not in estimate_cli.estimate_line(scene(), p, output_dir=fixed)
+    est = estimate_cli.build_estimate(scene(), [p], Path(fixed))
+    assert not estimate_cli.local_wins(est)
+    assert "render locally" not in estimate_cli.line_of(est)
 
 
 def test_max_cost_refuses_from_the_plan_estimate(fixed, monkeypatch):

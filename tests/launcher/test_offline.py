@@ -149,3 +149,18 @@ def test_planning_with_the_api_unroutable_answers_in_seconds(tmp_path, scene,
     proc, took = launcher(tmp_path, unroutable, "ls", token="tok")
     assert proc.returncode == 1 and took < 10
     assert len([x for x in proc.stderr.splitlines() if x.startswith("error:")]) == 1
+
+
+def test_dry_run_max_cost_is_checked_against_the_estimate_preflight_made(tmp_path, scene) -> None:
+    """--max-cost reads the estimate preflight built for the line (one estimate per run): a cap
+    below it refuses in one line, exit 2, before anything is created; a cap above it passes."""
+    proc, _ = launcher(tmp_path, OFFLINE, "run", str(scene), "--dry-run", "--plan",
+                       "dedicated-4", "--ssh-from", "198.51.100.7/32", "--max-cost", "0.01")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("estimate on dedicated-4:") == 1
+    refusal = [ln for ln in proc.stderr.splitlines() if "0.01" in ln]
+    assert len(refusal) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "nothing was created" not in proc.stdout
+    proc, _ = launcher(tmp_path, OFFLINE, "run", str(scene), "--dry-run", "--plan",
+                       "dedicated-4", "--ssh-from", "198.51.100.7/32", "--max-cost", "5")
+    assert proc.returncode == 0 and "nothing was created" in proc.stdout, proc.stderr
