@@ -299,11 +299,16 @@ def recorded_factors(records: Sequence[Mapping[str, Any]], plan: str) -> list[fl
 
 def _completed(records: Sequence[Mapping[str, Any]], plan: str | None,
                region: str | None = None) -> list[Mapping[str, Any]]:
-    """Completed runs' records, the closest kind there is: on `plan` in `region`, else on
-    `plan`, else in `region` (transfers go the same way), else all of them (a plan's setup and
-    transfers resemble another's far more than the defaults resemble either)."""
+    """Completed one-node runs' records, the closest kind there is: on `plan` in `region`, else
+    on `plan`, else in `region` (transfers go the same way), else all of them (a plan's setup and
+    transfers resemble another's far more than the defaults resemble either).
+
+    Runs on several nodes only when there is no one-node run at all: their phases are the
+    slowest of N nodes set up at once (a 4-node run's setup had made the next one-node estimate
+    the slowest of four)."""
     done = [r for r in records if r.get("status") == "completed"
             and isinstance(r.get("phases_s"), Mapping)]
+    done = [r for r in done if (r.get("nodes") or 1) == 1] or done
 
     def where(same_plan: bool, same_region: bool) -> list[Mapping[str, Any]]:
         return [r for r in done
@@ -315,6 +320,18 @@ def _completed(records: Sequence[Mapping[str, Any]], plan: str | None,
     # every run ever lags behind it.
     chosen = sorted(chosen, key=lambda r: str(r.get("started_at") or ""))
     return chosen[-RECENT_RUNS:]
+
+
+def recorded_cluster_start_s(records: Sequence[Mapping[str, Any]], plan: str | None
+                             ) -> float | None:
+    """What starting the Dask cluster (scheduler, workers, tunnel, client) took in earlier
+    multi-node runs, the plan's first (recent_level); None without such a run."""
+    runs = [r for r in records if r.get("status") == "completed" and (r.get("nodes") or 1) > 1
+            and isinstance(r.get("phases_s"), Mapping) and _phase(r, "cluster") is not None]
+    runs = [r for r in runs if r.get("plan") == plan] or runs
+    runs.sort(key=lambda r: str(r.get("started_at") or ""))
+    vals = [v for r in runs if (v := _phase(r, "cluster")) is not None]
+    return recent_level(vals) if vals else None
 
 
 def recent_level(values: Sequence[float]) -> float:

@@ -13,7 +13,8 @@ from launcher.estimate.cluster import (
     estimate_cluster,
     suggest_nodes,
 )
-from launcher.estimate.report import plan_estimate
+from launcher.estimate.model import recorded_cluster_start_s
+from launcher.estimate.report import plan_estimate, run_records
 from launcher.units import fmt_s
 from provision import billing
 from provision.plans import Plan
@@ -40,11 +41,15 @@ def estimate(scene: Scene, plan: Plan, output_dir: Path | None, upload_bytes: in
         return [row.render_s * s.frames / scene.frames
                 for s in plan_segments(scene.frames, seg)]
 
+    # Starting the cluster as earlier multi-node runs measured it, else the assumption.
+    started = recorded_cluster_start_s(run_records(output_dir), plan.alias)
     kw: dict[str, Any] = dict(node_setup_s=row.setup_s, tasks_per_node=tasks,
                               finish_s=row.download_s, delete_s=row.lifetime_s - row.total_s,
                               render_rel_error=row.render_error_s / row.render_s
                               if row.render_s > 0 else 0.0,
                               setup_error_s=row.setup_error_s)
+    if started is not None:
+        kw["cluster_start_s"] = started
     chosen = estimate_cluster(work(nodes), nodes, plan, **kw)
     # Each row as a run on that many nodes would cut its segments, so row N is what
     # `run --nodes N` estimates.

@@ -41,7 +41,7 @@ def _work(scene: Scene) -> WorkSample:
         return sample_work(scene)
 
 
-def _records(output_dir: Path | None) -> list[dict[str, Any]]:
+def run_records(output_dir: Path | None) -> list[dict[str, Any]]:
     """Every run this machine recorded (the state directory), and any under output_dir/runs
     (older runs, or records copied from another machine); each run once."""
     found = {r["run_id"]: r for r in load_records(output_dir)} if output_dir is not None else {}
@@ -64,7 +64,7 @@ def build_estimate(scene: Scene, plans: Sequence[Plan], output_dir: Path | None 
     this machine's local renders measured; leaves the local prediction for a render to meet."""
     cal = calibrate()
     learnt = local_learning(local_ratios(cal), MODEL_REL_ERROR)
-    est = estimate_scene(scene, plans, records=_records(output_dir), upload_bytes=upload_bytes,
+    est = estimate_scene(scene, plans, records=run_records(output_dir), upload_bytes=upload_bytes,
                          work=_work(scene), calibration=cal, local_learnt=learnt)
     save_prediction(scene, cal, est.local_model_s)
     return est

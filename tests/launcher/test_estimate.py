@@ -356,6 +356,29 @@ def test_overheads_prefer_the_plans_own_records():
     assert E.overheads(recs, 0, plan="dedicated-8").bootstrap_s == (110 + 90) / 2
 
 
+def test_one_node_overheads_come_from_one_node_runs_first():
+    """A run on several nodes records the slowest of its nodes' setups: it must not make the
+    next one-node estimate the slowest of four, unless no one-node run exists at all."""
+    recs = [{"plan": "dedicated-4", "status": "completed", "nodes": 4,
+             "phases_s": {"bootstrap": 100, "cluster": 3.0}},
+            {"plan": "dedicated-4", "status": "completed", "phases_s": {"bootstrap": 40}}]
+    assert E.overheads(recs, 0, plan="dedicated-4").bootstrap_s == 40
+    assert E.overheads(recs[:1], 0, plan="dedicated-4").bootstrap_s == 100
+
+
+def test_cluster_start_is_learnt_from_multi_node_runs():
+    def rec(plan, nodes, cluster, day):
+        return {"plan": plan, "status": "completed", "nodes": nodes,
+                "started_at": f"2026-12-0{day}T10:00:00Z", "phases_s": {"cluster": cluster}}
+
+    assert E.recorded_cluster_start_s([rec("dedicated-4", 1, 9.0, 1)], "dedicated-4") is None
+    recs = [rec("dedicated-48", 4, 8.0, 1), rec("dedicated-4", 2, 3.0, 2),
+            rec("dedicated-4", 2, 5.0, 3)]
+    # The plan's own runs (newest pulled halfway to their median), else any plan's.
+    assert E.recorded_cluster_start_s(recs, "dedicated-4") == pytest.approx((5.0 + 4.0) / 2)
+    assert E.recorded_cluster_start_s(recs, "dedicated-8") == pytest.approx((5.0 + 5.0) / 2)
+
+
 def test_overheads_prefer_the_plans_records_in_the_plans_region():
     def rec(plan, region, bootstrap):
         return {"plan": plan, "region": region, "status": "completed",

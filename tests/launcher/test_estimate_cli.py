@@ -53,6 +53,25 @@ def test_json_with_nodes_keeps_the_node_table() -> None:
             math.hypot(r["render_error_s"], r["setup_error_s"]), rel=1e-6)
 
 
+def test_node_rows_start_the_cluster_as_earlier_multi_node_runs_did(monkeypatch) -> None:
+    """Without a multi-node run the N-node rows assume CLUSTER_START_S; with one, its measured
+    "cluster" phase: every row above one node moves by exactly the difference."""
+    from launcher.estimate import nodes as N
+    from launcher.estimate.cluster import CLUSTER_START_S
+    from provision.plans import offline_plans, resolve_plan
+    from renderer.scene import Overrides, load_scene
+
+    scene = load_scene(Path("examples/quick.toml"), Overrides(num_frames=40))
+    plan = resolve_plan("dedicated-4", offline_plans())
+    before = N.estimate(scene, plan, None, None, 3)
+    measured = {"plan": "dedicated-4", "status": "completed", "nodes": 3,
+                "started_at": "2026-12-01T10:00:00Z", "phases_s": {"cluster": 4.0}}
+    monkeypatch.setattr(N, "run_records", lambda output_dir: [measured])
+    after = N.estimate(scene, plan, None, None, 3)
+    assert after.chosen.setup_s == pytest.approx(before.chosen.setup_s - CLUSTER_START_S + 4.0)
+    assert after.suggestion.table[0].setup_s == before.suggestion.table[0].setup_s
+
+
 def test_segments_cover_every_slot_but_stay_local_length_when_they_can() -> None:
     assert cluster_segment_frames(1800, 150, nodes=1, tasks_per_node=1) == 150
     assert cluster_segment_frames(600, 150, nodes=4, tasks_per_node=6) == 25
