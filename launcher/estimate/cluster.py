@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from provision.billing import Priced, cost_usd
@@ -91,18 +91,22 @@ def estimate_cluster(
     tasks_per_node: int = 1, finish_s: float = 0.0, delete_s: float = 0.0,
     task_overhead_s: float = TASK_OVERHEAD_S, cluster_start_s: float = CLUSTER_START_S,
     create_stagger_s: float = CREATE_STAGGER_S, render_rel_error: float = 0.0,
-    setup_error_s: float = 0.0,
+    setup_error_s: float = 0.0, measured_setup_s: float | None = None,
 ) -> ClusterEstimate:
     """The run on `nodes` nodes. One node needs no scheduler: it renders as `launcher run` does
     today, without cluster start or per-task overhead. `render_rel_error` and `setup_error_s`:
-    the one-node estimate's render interval (relative) and setup interval (seconds)."""
+    the one-node estimate's render interval (relative) and setup interval (seconds).
+    `measured_setup_s`: create .. sync as earlier runs on this many nodes took it (the slowest
+    node's, the creates' stagger included), in place of one node's setup plus the stagger."""
     if not segment_s:
         raise ValueError("no segments")
     single = nodes == 1
     overhead = 0.0 if single else task_overhead_s
     render_s, per_node = split_segments(segment_s, nodes, tasks_per_node, overhead)
     one_node_s, _ = split_segments(segment_s, 1, tasks_per_node, 0.0)
-    setup_s = node_setup_s + (nodes - 1) * create_stagger_s + (0.0 if single else cluster_start_s)
+    nodes_set_up_s = (node_setup_s + (nodes - 1) * create_stagger_s if measured_setup_s is None
+                      else measured_setup_s)
+    setup_s = nodes_set_up_s + (0.0 if single else cluster_start_s)
     total_s = setup_s + render_s + finish_s
     lifetime_s = total_s + delete_s
     speedup = one_node_s / render_s if render_s > 0 else float(nodes)
@@ -132,16 +136,20 @@ class Suggestion:
 def suggest_nodes(
     segment_s: Sequence[float] | Callable[[int], Sequence[float]], plan: Priced, *,
     node_setup_s: float, max_nodes: int = 8, deadline_s: float | None = None,
-    max_cost_usd: float | None = None, min_efficiency: float = MIN_EFFICIENCY, **kw: float,
+    max_cost_usd: float | None = None, min_efficiency: float = MIN_EFFICIENCY,
+    measured_setup_s: Mapping[int, float] | None = None, **kw: float,
 ) -> Suggestion:
     """Pick N: the cheapest (then fewest) that meets the deadline within the budget; without a
     deadline, the fastest whose render still uses at least min_efficiency of its nodes.
     `segment_s`: the segments' one-node seconds, or a function of N giving them as a run on N
-    nodes would cut them (a run cuts more segments for more nodes)."""
+    nodes would cut them (a run cuts more segments for more nodes). `measured_setup_s`: by node
+    count, the setup earlier runs on that many nodes took (estimate_cluster)."""
     if max_nodes < 1:
         raise ValueError(f"max_nodes must be >= 1, got {max_nodes}")
     split = segment_s if callable(segment_s) else (lambda _n: segment_s)
+    measured = measured_setup_s or {}
     table = tuple(estimate_cluster(split(n), n, plan, node_setup_s=node_setup_s,
+                                   measured_setup_s=measured.get(n),
                                    **kw)  # type: ignore[arg-type]
                   for n in range(1, max_nodes + 1))
     affordable = [e for e in table if max_cost_usd is None or e.cost_usd <= max_cost_usd]

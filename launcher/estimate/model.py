@@ -334,6 +334,23 @@ def recorded_cluster_start_s(records: Sequence[Mapping[str, Any]], plan: str | N
     return recent_level(vals) if vals else None
 
 
+def recorded_nodes_setup_s(records: Sequence[Mapping[str, Any]], plan: str | None
+                           ) -> dict[int, float]:
+    """By node count above one: create .. sync (upload included, as a row's setup_s) as earlier
+    completed runs of `plan` on that many nodes took it, their recent_level. Their phases are the
+    slowest node's (the nodes are set up at once), which is what the next such run waits for."""
+    runs = sorted((r for r in records if r.get("status") == "completed"
+                   and r.get("plan") == plan and isinstance(r.get("phases_s"), Mapping)
+                   and isinstance(r.get("nodes"), int) and r["nodes"] > 1
+                   and all(_phase(r, n) is not None for n in (*SETUP_PHASES, "sync"))),
+                  key=lambda r: str(r.get("started_at") or ""))
+    by_count: dict[int, list[float]] = {}
+    for r in runs:
+        by_count.setdefault(r["nodes"], []).append(
+            sum(_phase(r, n) or 0.0 for n in (*SETUP_PHASES, "sync")))
+    return {n: recent_level(v) for n, v in by_count.items()}
+
+
 def recent_level(values: Sequence[float]) -> float:
     """The time the next run will likely take, from earlier runs' times, oldest first: the
     newest, pulled halfway to the median of the RECENT_RUNS newest.

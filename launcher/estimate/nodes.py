@@ -13,7 +13,7 @@ from launcher.estimate.cluster import (
     estimate_cluster,
     suggest_nodes,
 )
-from launcher.estimate.model import recorded_cluster_start_s
+from launcher.estimate.model import recorded_cluster_start_s, recorded_nodes_setup_s
 from launcher.estimate.report import plan_estimate, run_records
 from launcher.units import fmt_s
 from provision import billing
@@ -42,7 +42,10 @@ def estimate(scene: Scene, plan: Plan, output_dir: Path | None, upload_bytes: in
                 for s in plan_segments(scene.frames, seg)]
 
     # Starting the cluster as earlier multi-node runs measured it, else the assumption.
-    started = recorded_cluster_start_s(run_records(output_dir), plan.alias)
+    records = run_records(output_dir)
+    started = recorded_cluster_start_s(records, plan.alias)
+    # Setup as earlier runs on as many nodes took it: the slowest of N, not one node's.
+    measured = recorded_nodes_setup_s(records, plan.alias)
     kw: dict[str, Any] = dict(node_setup_s=row.setup_s, tasks_per_node=tasks,
                               finish_s=row.download_s, delete_s=row.lifetime_s - row.total_s,
                               render_rel_error=row.render_error_s / row.render_s
@@ -50,10 +53,12 @@ def estimate(scene: Scene, plan: Plan, output_dir: Path | None, upload_bytes: in
                               setup_error_s=row.setup_error_s)
     if started is not None:
         kw["cluster_start_s"] = started
-    chosen = estimate_cluster(work(nodes), nodes, plan, **kw)
+    chosen = estimate_cluster(work(nodes), nodes, plan, measured_setup_s=measured.get(nodes),
+                              **kw)
     # Each row as a run on that many nodes would cut its segments, so row N is what
     # `run --nodes N` estimates.
-    suggestion = suggest_nodes(work, plan, max_nodes=max(8, nodes), **kw)
+    suggestion = suggest_nodes(work, plan, max_nodes=max(8, nodes), measured_setup_s=measured,
+                               **kw)
     return NodesEstimate(chosen, suggestion, plan.alias)
 
 

@@ -435,6 +435,15 @@ def test_node_rows_carry_the_one_node_intervals() -> None:
     assert plain.total_error_s == 0.0  # no interval given, none made up
 
 
+def test_setup_measured_on_as_many_nodes_replaces_one_nodes_plus_stagger() -> None:
+    e = estimate_cluster(even_segments(600, 6), 3, PLAN, node_setup_s=100, cluster_start_s=20,
+                         create_stagger_s=2, measured_setup_s=130)
+    assert e.setup_s == 130 + 20  # the slowest of 3 as measured, stagger included; then Dask
+    s = suggest_nodes(even_segments(600, 6), PLAN, node_setup_s=100, cluster_start_s=20,
+                      create_stagger_s=2, measured_setup_s={3: 130})
+    assert [e.setup_s for e in s.table[:4]] == [100, 100 + 2 + 20, 130 + 20, 100 + 6 + 20]
+
+
 def test_suggestion_meets_a_deadline_cheaply_or_stays_efficient() -> None:
     segs = even_segments(4 * 3600, 48)
     s = suggest_nodes(segs, PLAN, node_setup_s=300, max_nodes=8, deadline_s=2 * 3600)

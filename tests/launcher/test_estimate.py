@@ -379,6 +379,25 @@ def test_cluster_start_is_learnt_from_multi_node_runs():
     assert E.recorded_cluster_start_s(recs, "dedicated-8") == pytest.approx((5.0 + 5.0) / 2)
 
 
+def test_setup_on_n_nodes_is_learnt_per_node_count():
+    phases = {"create": 2.0, "boot": 10.0, "ssh": 1.0, "lease": 1.0, "bootstrap": 30.0}
+
+    def rec(nodes, bootstrap, day, plan="dedicated-4", **extra):
+        return {"plan": plan, "status": "completed", "nodes": nodes,
+                "started_at": f"2026-12-0{day}T10:00:00Z",
+                "phases_s": {**phases, "bootstrap": bootstrap, "sync": 1.0, **extra}}
+
+    recs = [rec(1, 30.0, 1), rec(3, 40.0, 2), rec(3, 50.0, 3), rec(2, 35.0, 4),
+            rec(2, 99.0, 5, plan="dedicated-48")]
+    got = E.recorded_nodes_setup_s(recs, "dedicated-4")
+    assert set(got) == {2, 3}  # one node is the one-node row's; another plan's runs do not count
+    assert got[2] == pytest.approx(2 + 10 + 1 + 1 + 35 + 1)
+    assert got[3] == pytest.approx(2 + 10 + 1 + 1 + (50 + 45) / 2 + 1)
+    # A run that did not get through setup teaches nothing about a whole setup.
+    partial = {**rec(4, 40.0, 6), "phases_s": {"create": 2.0}}
+    assert 4 not in E.recorded_nodes_setup_s([partial], "dedicated-4")
+
+
 def test_overheads_prefer_the_plans_records_in_the_plans_region():
     def rec(plan, region, bootstrap):
         return {"plan": plan, "region": region, "status": "completed",

@@ -70,6 +70,13 @@ def test_node_rows_start_the_cluster_as_earlier_multi_node_runs_did(monkeypatch)
     after = N.estimate(scene, plan, None, None, 3)
     assert after.chosen.setup_s == pytest.approx(before.chosen.setup_s - CLUSTER_START_S + 4.0)
     assert after.suggestion.table[0].setup_s == before.suggestion.table[0].setup_s
+    # With its setup phases too, 3-node rows wait for what that run's slowest node took.
+    measured["phases_s"].update(create=1.0, boot=6.0, ssh=0.5, lease=0.5, bootstrap=40.0,
+                                sync=2.0)
+    again = N.estimate(scene, plan, None, None, 3)
+    assert again.chosen.setup_s == pytest.approx(50.0 + 4.0)
+    assert again.suggestion.table[2] == again.chosen
+    assert again.suggestion.table[1].setup_s == after.suggestion.table[1].setup_s
 
 
 def test_segments_cover_every_slot_but_stay_local_length_when_they_can() -> None:
