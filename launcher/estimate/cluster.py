@@ -6,7 +6,8 @@ order, onto N x tasks-per-node slots, as Dask's scheduler does with work stealin
 has 1/tasks of a node's cores, so it takes tasks x its one-node time. Every task also pays the
 scheduler's per-task overhead (measured by benchmarks/cluster.py), and the scheduler, being one
 process, cannot start more than 1/overhead tasks per second. Nodes are set up in parallel, so setup
-costs the slowest node's time, not the sum; every node is billed for the whole run.
+costs the slowest node's time, not the sum (as earlier runs on that many nodes measured it, else
+one node's plus the creates' stagger); every node is billed for the whole run.
 
 Each row carries the one-node estimate's 80% intervals: the render's relative one (the plan's
 per-core speed and the model's error are the same for every node, so N nodes share it rather
