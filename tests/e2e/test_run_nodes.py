@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from launcher.cluster.dask_cluster import ClusterError
+from launcher.cluster.dask_cluster import ClusterError, cluster_segment_frames
 from launcher.cluster.job import ClusterJob, cluster_spec
 from launcher.config import merge
 from launcher.errors import LauncherError
@@ -79,11 +79,13 @@ def test_dry_run_with_nodes_estimates_and_creates_nothing(fake_linode, tmp_path)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-3000:]
     assert "estimate on 3 x dedicated-48" in log, log
-    # Segments are cut so every task slot of every node gets one (3 nodes x 6 slots of 48
-    # cores: at least 18; a local render's 5-second segments were 4, leaving nodes 2 and 3
-    # idle); but on a scene this small setup dominates, and one node is suggested.
+    # Segments are cut to fill whole rounds of the task slots (3 nodes x 6 slots of 48 cores):
+    # 40 frames as 14 segments of at most 3, one round, where 20 of 2 took a second round of
+    # 2 slots and a local render's 5-second segments were 4, leaving nodes 2 and 3 idle. Every
+    # node renders; but on a scene this small setup dominates, and one node is suggested.
     split = re.search(r"(\d+) segments split ([\d/]+)", log)
-    assert split and int(split.group(1)) >= 18, log
+    one_round = -(-40 // cluster_segment_frames(40, 150, nodes=3, tasks_per_node=6))
+    assert split and int(split.group(1)) == one_round == 14, log
     assert all(int(n) > 0 for n in split.group(2).split("/")), log
     assert "suggested: --nodes 1" in log, log
     assert "dry run" in log and "nothing was created" in log
