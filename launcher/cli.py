@@ -536,7 +536,9 @@ def _run_nodes(scene: Scene, cfg: RunConfig, checked: Any, spec: Any, ov: Overri
     from launcher.run.costguard import check_before_start
 
     priced = checked.plan.in_region(checked.region)
-    est = nodes_estimate.estimate(scene, priced, cfg.output_dir, checked.upload_bytes, nodes)
+    # On the one-node estimate preflight built for this plan and region, not a second one.
+    est = nodes_estimate.estimate(scene, priced, cfg.output_dir, checked.upload_bytes, nodes,
+                                  row=checked.estimate.rows[0] if checked.estimate else None)
     for line in nodes_estimate.estimate_lines(est):
         typer.echo(line, err=True)
     if cfg.max_cost_usd is not None:

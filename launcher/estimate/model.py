@@ -290,12 +290,25 @@ def recorded_factors(records: Sequence[Mapping[str, Any]], plan: str) -> list[fl
     """The plan speed factors of completed one-node runs on this plan."""
     return [float(r["plan_speed_factor"]) for r in records
             if r.get("plan") == plan and r.get("status") == "completed"
-            and (r.get("nodes") or 1) == 1
+            and _node_count(r) == 1
             and isinstance(r.get("plan_speed_factor"), int | float)
             and r["plan_speed_factor"] > 0]
 
 
 # --- overheads ---------------------------------------------------------------------------------
+
+def _node_count(r: Mapping[str, Any]) -> int:
+    """How many nodes a recorded run had (records from before `--nodes` have no count: one)."""
+    n = r.get("nodes")
+    return n if isinstance(n, int) and n > 0 else 1
+
+
+def _finished(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Completed runs that recorded their phases, oldest first."""
+    return sorted((r for r in records if r.get("status") == "completed"
+                   and isinstance(r.get("phases_s"), Mapping)),
+                  key=lambda r: str(r.get("started_at") or ""))
+
 
 def _completed(records: Sequence[Mapping[str, Any]], plan: str | None,
                region: str | None = None) -> list[Mapping[str, Any]]:
@@ -306,9 +319,8 @@ def _completed(records: Sequence[Mapping[str, Any]], plan: str | None,
     Runs on several nodes only when there is no one-node run at all: their phases are the
     slowest of N nodes set up at once (a 4-node run's setup had made the next one-node estimate
     the slowest of four)."""
-    done = [r for r in records if r.get("status") == "completed"
-            and isinstance(r.get("phases_s"), Mapping)]
-    done = [r for r in done if (r.get("nodes") or 1) == 1] or done
+    done = _finished(records)
+    done = [r for r in done if _node_count(r) == 1] or done
 
     def where(same_plan: bool, same_region: bool) -> list[Mapping[str, Any]]:
         return [r for r in done
@@ -318,7 +330,6 @@ def _completed(records: Sequence[Mapping[str, Any]], plan: str | None,
     chosen = where(True, True) or where(True, False) or where(False, True) or done
     # The newest runs: setup drifts (images, mirrors, the provider's load), and a median over
     # every run ever lags behind it.
-    chosen = sorted(chosen, key=lambda r: str(r.get("started_at") or ""))
     return chosen[-RECENT_RUNS:]
 
 
@@ -326,11 +337,9 @@ def recorded_cluster_start_s(records: Sequence[Mapping[str, Any]], plan: str | N
                              ) -> float | None:
     """What starting the Dask cluster (scheduler, workers, tunnel, client) took in earlier
     multi-node runs, the plan's first (recent_level); None without such a run."""
-    runs = [r for r in records if r.get("status") == "completed" and (r.get("nodes") or 1) > 1
-            and isinstance(r.get("phases_s"), Mapping) and _phase(r, "cluster") is not None]
-    runs = [r for r in runs if r.get("plan") == plan] or runs
-    runs.sort(key=lambda r: str(r.get("started_at") or ""))
-    vals = [v for r in runs if (v := _phase(r, "cluster")) is not None]
+    started = [(r, v) for r in _finished(records)
+               if _node_count(r) > 1 and (v := _phase(r, "cluster")) is not None]
+    vals = [v for r, v in started if r.get("plan") == plan] or [v for _, v in started]
     return recent_level(vals) if vals else None
 
 
@@ -339,15 +348,11 @@ def recorded_nodes_setup_s(records: Sequence[Mapping[str, Any]], plan: str | Non
     """By node count above one: create .. sync (upload included, as a row's setup_s) as earlier
     completed runs of `plan` on that many nodes took it, their recent_level. Their phases are the
     slowest node's (the nodes are set up at once), which is what the next such run waits for."""
-    runs = sorted((r for r in records if r.get("status") == "completed"
-                   and r.get("plan") == plan and isinstance(r.get("phases_s"), Mapping)
-                   and isinstance(r.get("nodes"), int) and r["nodes"] > 1
-                   and all(_phase(r, n) is not None for n in (*SETUP_PHASES, "sync"))),
-                  key=lambda r: str(r.get("started_at") or ""))
     by_count: dict[int, list[float]] = {}
-    for r in runs:
-        by_count.setdefault(r["nodes"], []).append(
-            sum(_phase(r, n) or 0.0 for n in (*SETUP_PHASES, "sync")))
+    for r in _finished(records):
+        phases = [_phase(r, n) for n in (*SETUP_PHASES, "sync")]
+        if r.get("plan") == plan and _node_count(r) > 1 and None not in phases:
+            by_count.setdefault(_node_count(r), []).append(sum(p or 0.0 for p in phases))
     return {n: recent_level(v) for n, v in by_count.items()}
 
 

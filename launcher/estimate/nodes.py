@@ -13,7 +13,11 @@ from launcher.estimate.cluster import (
     estimate_cluster,
     suggest_nodes,
 )
-from launcher.estimate.model import recorded_cluster_start_s, recorded_nodes_setup_s
+from launcher.estimate.model import (
+    PlanEstimate,
+    recorded_cluster_start_s,
+    recorded_nodes_setup_s,
+)
 from launcher.estimate.report import plan_estimate, run_records
 from launcher.units import fmt_s
 from provision import billing
@@ -30,10 +34,12 @@ class NodesEstimate:
 
 
 def estimate(scene: Scene, plan: Plan, output_dir: Path | None, upload_bytes: int | None,
-             nodes: int) -> NodesEstimate:
+             nodes: int, row: PlanEstimate | None = None) -> NodesEstimate:
     """The N-node time and cost from the one-node estimate of the same plan (estimate.model),
-    its render spread evenly over the segments; and the node count estimate.cluster suggests."""
-    row = plan_estimate(scene, plan, output_dir, upload_bytes)
+    its render spread evenly over the segments; and the node count estimate.cluster suggests.
+    `row`: that one-node estimate when the caller has already built it (`launcher run`'s
+    preflight has), else it is built here."""
+    row = row or plan_estimate(scene, plan, output_dir, upload_bytes)
     tasks = size_workers(plan.vcpus).tasks
 
     def work(n: int) -> list[float]:  # the run's own split on n nodes (cluster_spec's)

@@ -79,6 +79,24 @@ def test_node_rows_start_the_cluster_as_earlier_multi_node_runs_did(monkeypatch)
     assert again.suggestion.table[1].setup_s == after.suggestion.table[1].setup_s
 
 
+def test_node_rows_stand_on_the_one_node_row_the_caller_already_built() -> None:
+    """`launcher run --nodes` passes preflight's one-node row rather than building another."""
+    from dataclasses import replace
+
+    from launcher.estimate import nodes as N
+    from launcher.estimate.report import plan_estimate
+    from provision.plans import offline_plans, resolve_plan
+    from renderer.scene import Overrides, load_scene
+
+    scene = load_scene(Path("examples/quick.toml"), Overrides(num_frames=40))
+    plan = resolve_plan("dedicated-4", offline_plans())
+    row = plan_estimate(scene, plan, None, None)
+    assert N.estimate(scene, plan, None, None, 3, row=row) == N.estimate(scene, plan, None, None, 3)
+    slower = N.estimate(scene, plan, None, None, 3, row=replace(row, setup_s=row.setup_s + 60))
+    assert slower.chosen.setup_s == pytest.approx(
+        N.estimate(scene, plan, None, None, 3, row=row).chosen.setup_s + 60)
+
+
 def test_segments_cover_every_slot_but_stay_local_length_when_they_can() -> None:
     assert cluster_segment_frames(1800, 150, nodes=1, tasks_per_node=1) == 150
     assert cluster_segment_frames(600, 150, nodes=4, tasks_per_node=6) == 25
